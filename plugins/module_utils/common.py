@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the palhm modules share: turning module arguments into an engine
+config, and engine errors into fail_json. Not part of the standalone engine."""
+
+from __future__ import annotations
+
+import traceback
+
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
+
+DEFAULT_CONFIG = palhm_config.DEFAULT_PATH
+
+# Options every module that reads the host's config has.
+CONFIG_ARGS = dict(
+    config=dict(type="path"),
+    task=dict(type="str", default=palhm_config.DEFAULT_TASK),
+)
+
+
+def drop_none(d):
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def load_config(module, inline_task=None, include=None, execs=None, nb_workers=None, extra=None):
+    """The engine Config: from inline arguments when `inline_task` (a raw task
+    dict in config syntax) is given, else from the `config` file on the host."""
+    if inline_task is not None:
+        doc = {"tasks": [inline_task]}
+        if include:
+            doc["include"] = include
+        if execs:
+            doc["execs"] = execs
+        if nb_workers is not None:
+            doc["nb-workers"] = nb_workers
+        doc.update(extra or {})
+        return palhm_config.from_dict(doc)
+    return palhm_config.load(module.params.get("config") or DEFAULT_CONFIG)
+
+
+def run_engine(module, fn, **fail_extra):
+    """Call fn(); a PalhmError becomes fail_json with its one-line message."""
+    try:
+        return fn()
+    except PalhmError as e:
+        module.fail_json(msg=str(e), error_type=type(e).__name__, exit_code=e.exit_code, **fail_extra)
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg="palhm internal error: %s: %s" % (type(e).__name__, e),
+                         exception=traceback.format_exc(), **fail_extra)

@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every backend provides, and the parameters they share.
+
+A copy is ROOT/PREFIX/PATH. A copy is *complete* only once its manifest
+(MANIFEST_NAME inside the copy) exists, written last and atomically; a copy
+that was being made when palhm died is *incomplete* and is never listed as
+complete, counted by rotation, restored or kept; a copy made by the original
+PALHM (no manifest, no in-progress mark) is *legacy*: rotation counts it, as
+the original did, and `verify` says it cannot be checked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from .. import schema
+from ..errors import ConfigError
+
+MANIFEST_NAME = ".palhm-manifest.json"
+RESERVED_PREFIX = ".palhm-"
+COMPLETE, INCOMPLETE, LEGACY = "complete", "incomplete", "legacy"
+INF = float("inf")
+
+COMMON_PARAMS = ("root", "nb-copy-limit", "root-size-limit", "keep-last", "keep-daily", "keep-weekly",
+                 "keep-monthly", "keep-yearly", "keep-within")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdwy]|min|mo)?\s*$")
+_DURATION_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400,
+                     "mo": 31 * 86400, "y": 366 * 86400, None: 86400}
+
+
+@dataclass
+class Retention:
+    """Rotation rules. The count and size limits are the original's; the
+    keep-* rules are calendar retention (a copy survives if any rule keeps it)."""
+
+    nb_copy_limit: float = INF
+    root_size_limit: float = INF
+    keep_last: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: float = 0  # seconds
+
+    def has_calendar(self):
+        return any((self.keep_last, self.keep_daily, self.keep_weekly, self.keep_monthly,
+                    self.keep_yearly, self.keep_within))
+
+    def describe(self):
+        out = {}
+        for name in ("nb_copy_limit", "root_size_limit"):
+            value = getattr(self, name)
+            out[name.replace("_", "-")] = "Infinity" if value == INF else value
+        for name in ("keep_last", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"):
+            if getattr(self, name):
+                out[name.replace("_", "-")] = getattr(self, name)
+        return out
+
+
+def parse_duration(value, path):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = "%dd" % value
+    schema.string(value, path)
+    m = _DURATION.match(value)
+    if not m:
+        raise ConfigError(path, "expected a duration like \"7d\", \"12h\", \"4w\", \"6mo\" or \"1y\", got %s"
+                          % schema.show(value))
+    return int(m.group(1)) * _DURATION_SECONDS[m.group(2)]
+
+
+def parse_retention(params, path):
+    r = Retention()
+    if "nb-copy-limit" in params:
+        r.nb_copy_limit = schema.big_decimal(params["nb-copy-limit"], schema.join(path, "nb-copy-limit"))
+    if "root-size-limit" in params:
+        r.root_size_limit = schema.big_decimal(params["root-size-limit"], schema.join(path, "root-size-limit"))
+    for key in ("keep-last", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly"):
+        if key in params:
+            setattr(r, key.replace("-", "_"),
+                    schema.integer(params[key], schema.join(path, key), minimum=0, allow_string=True))
+    if "keep-within" in params:
+        r.keep_within = parse_duration(params["keep-within"], schema.join(path, "keep-within"))
+    return r
+
+
+@dataclass
+class Copy:
+    """One backup copy on a backend."""
+
+    prefix: str
+    state: str
+    size: int = 0
+    objects: int = 0
+    manifest: dict = None
+    location: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        return {"prefix": self.prefix, "state": self.state, "complete": self.state == COMPLETE,
+                "size": self.size, "objects": self.objects, "location": self.location}
+
+
+@dataclass
+class ObjectInfo:
+    size: int
+    sha256: str
+
+
+class Sink:
+    """Where one object's bytes go. Either `fd` is a file descriptor the last
+    stage writes to directly, or palhm calls feed() with the stream's chunks."""
+
+    fd = None
+
+    def feed(self, data):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def finish(self):
+        """The stream ended well: make the object durable; -> ObjectInfo."""
+        raise NotImplementedError  # pragma: no cover
+
+    def abort(self):
+        """The stream failed: discard what was written (best effort)."""
+
+
+class HashingSink(Sink):
+    """Base for sinks fed by palhm: counts and hashes what passes."""
+
+    def __init__(self):
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def feed(self, data):
+        self.hash.update(data)
+        self.size += len(data)
+        self.write(data)
+
+    def write(self, data):
+        pass
+
+    def finish(self):
+        self.close()
+        return ObjectInfo(self.size, self.hash.hexdigest())
+
+    def close(self):
+        pass
+
+
+class Backend:
+    """Interface of a backend bound to one task. Implementations: NullBackend,
+    LocalfsBackend, S3Backend."""
+
+    name = ""
+    stores = True  # False for null: nothing is kept, nothing to list or rotate
+
+    def __init__(self, params, task_id):
+        self.params = params
+        self.task_id = task_id
+        self.prefix = None
+
+    def location(self, prefix=None):
+        raise NotImplementedError  # pragma: no cover
+
+    def lock_key(self):
+        """A string naming the storage root, for the per-host root lock."""
+        return self.location()
+
+    def list_copies(self):
+        """All copies under ROOT, oldest first (sorted by PREFIX)."""
+        return []
+
+    def cleanup_leftovers(self, copies):
+        """Remove incomplete copies (and unfinished uploads) of earlier runs,
+        never a complete or legacy copy; -> list of removed prefixes."""
+        return []
+
+    def begin(self, prefix):
+        self.prefix = prefix
+
+    def open_sink(self, path, alloc_size=None):
+        raise NotImplementedError  # pragma: no cover
+
+    def commit(self, manifest):
+        """Make the copy complete atomically (manifest written last)."""
+
+    def rollback(self):
+        """Remove everything written for the copy being made (best effort)."""
+
+    def remove_copy(self, copy):
+        raise NotImplementedError  # pragma: no cover
+
+    def after_rotation(self, prefix):
+        """Hook run on the new copy after rotation (S3: rot-storage-class)."""
+        return []
+
+    def open_object(self, prefix, path):
+        """A readable binary file object of one stored object."""
+        raise NotImplementedError  # pragma: no cover
+
+    def read_manifest(self, prefix):
+        raise NotImplementedError  # pragma: no cover
+
+
+def new_prefix(existing, now=None):
+    """The UTC time in ISO 8601 to the second, like `date --utc --iso-8601=seconds`.
+    Returns None when that prefix already exists (the caller waits a second)."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    prefix = now.replace(microsecond=0).isoformat()
+    return None if prefix in existing else prefix
+
+
+def prefix_time(prefix):
+    """The datetime of a PREFIX, or None when it is not an ISO 8601 time."""
+    try:
+        dt = datetime.datetime.fromisoformat(prefix)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt
+
+
+def check_object_path(value, path):
+    """PATH must stay inside the copy: relative, no `..`, no reserved names."""
+    schema.string(value, path)
+    if value.startswith("/"):
+        raise ConfigError(path, "object path %s must be relative to the copy (no leading /)" % schema.show(value))
+    parts = value.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise ConfigError(path, "object path %s must not contain empty, '.' or '..' components"
+                              % schema.show(value))
+    if parts[0].startswith(RESERVED_PREFIX) or value.endswith(".palhm-partial"):
+        raise ConfigError(path, "object path %s uses a name reserved by palhm (%s*)"
+                          % (schema.show(value), RESERVED_PREFIX))
+    return value

@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The `palhm` command: the engine for cron and systemd.
+
+Exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
+3 lock held (another run of the task), 4 cancelled by a signal, 5 verify found
+a mismatch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__, config
+from .errors import EXIT_CONFIG, EXIT_TASK_FAILED, PalhmError, UsageError
+from .runtime import VL_DEBUG, Runtime, cancel_on_signals
+
+HELP = {
+    "run": "run [TASK]: run a task (default: %r)" % config.DEFAULT_TASK,
+    "config": "config: load, validate and print the resolved config",
+    "mods": "mods: list the optional engine modules",
+    "list": "list TASK [--json]: the copies of a backup task (prefix, state, size, objects)",
+    "verify": "verify TASK [PREFIX]: re-hash a copy's objects against its manifest (default: newest)",
+    "restore": "restore TASK [PREFIX] PATH: stream one object of a complete copy to stdout, verified",
+    "boot-report": "boot-report [--mark-clean-shutdown]: compose and send the boot report",
+    "help": "help [CMD]: this help",
+}
+EXIT_HELP = """exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
+3 another run holds the lock, 4 cancelled by a signal, 5 verify or restore mismatch"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _parser():
+    p = _Parser(prog="palhm", description="Periodic Automatic Live Host Maintenance",
+                epilog=EXIT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", help="only errors reach stderr (for cron)")
+    g.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    p.add_argument("-f", "--config", default=config.DEFAULT_PATH, metavar="FILE",
+                   help="config file (default: %(default)s)")
+    p.add_argument("--version", action="version", version="palhm " + __version__)
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    s = sub.add_parser("run", help=HELP["run"])
+    s.add_argument("task", nargs="?", default=config.DEFAULT_TASK)
+    sub.add_parser("config", help=HELP["config"])
+    sub.add_parser("mods", help=HELP["mods"])
+    s = sub.add_parser("list", help=HELP["list"])
+    s.add_argument("task")
+    s.add_argument("--json", action="store_true")
+    s = sub.add_parser("verify", help=HELP["verify"])
+    s.add_argument("task")
+    s.add_argument("prefix", nargs="?")
+    s = sub.add_parser("restore", help=HELP["restore"])
+    s.add_argument("task")
+    s.add_argument("args", nargs="+", metavar="[PREFIX] PATH")
+    s = sub.add_parser("boot-report", help=HELP["boot-report"])
+    s.add_argument("--mark-clean-shutdown", action="store_true")
+    s = sub.add_parser("help", help=HELP["help"])
+    s.add_argument("topic", nargs="?")
+    return p
+
+
+def _vl(args, cfg):
+    if args.quiet:
+        return 0
+    if args.verbose:
+        return VL_DEBUG
+    return cfg.vl if cfg is not None else 3
+
+
+def _human(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+    return str(n)  # pragma: no cover
+
+
+def cmd_list(rt, args, out):
+    from .inspect import list_copies
+    copies = list_copies(rt.config, args.task)
+    if args.json:
+        out.write(json.dumps(copies, indent=1) + "\n")
+        return 0
+    out.write("%-28s %-10s %12s %8s\n" % ("PREFIX", "STATE", "SIZE", "OBJECTS"))
+    for c in copies:
+        out.write("%-28s %-10s %12s %8d\n" % (c["prefix"], c["state"], _human(c["size"]), c["objects"]))
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    out = sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        sys.stderr.write("palhm: %s (see 'palhm help')\n" % e)
+        return EXIT_CONFIG
+    cmd = args.cmd or "help"
+    try:
+        if cmd == "help":
+            if getattr(args, "topic", None):
+                if args.topic not in HELP:
+                    raise UsageError("no command %r" % args.topic)
+                out.write(HELP[args.topic] + "\n")
+            else:
+                _parser().print_help(out)
+            return 0
+        if cmd == "mods":
+            for name, desc in sorted(config.KNOWN_MODULES.items()):
+                out.write("%s\t%s\n" % (name, desc))
+            return 0
+        if cmd == "boot-report" and args.mark_clean_shutdown:
+            from . import bootreport
+            bootreport.mark_clean_shutdown()
+            return 0
+        cfg = config.load(args.config)
+        if cmd == "config":
+            out.write(json.dumps(cfg.describe(), indent=2) + "\n")
+            return 0
+        err = getattr(sys.stderr, "buffer", sys.stderr)
+        rt = Runtime(cfg, vl=_vl(args, cfg), stdout=getattr(out, "buffer", out), stderr=err)
+        if cmd == "run":
+            with cancel_on_signals(rt):
+                rt.run_task(args.task)
+            return 0
+        if cmd == "list":
+            return cmd_list(rt, args, out)
+        if cmd == "verify":
+            from .inspect import verify
+            res = verify(rt.config, args.task, args.prefix)
+            out.write("%s: %d objects verified, %d bytes\n" % (res["prefix"], len(res["objects"]), res["bytes"]))
+            return 0
+        if cmd == "restore":
+            from .inspect import restore_to_fd
+            prefix, path = (None, args.args[0]) if len(args.args) == 1 else args.args[:2]
+            if len(args.args) > 2:
+                raise UsageError("restore takes TASK [PREFIX] PATH")
+            out.flush()
+            restore_to_fd(rt.config, args.task, prefix, path, out.fileno())
+            return 0
+        if cmd == "boot-report":
+            from . import bootreport
+            with cancel_on_signals(rt):
+                bootreport.run(cfg.boot_report, rt)
+            return 0
+        raise UsageError("unknown command %r" % cmd)  # pragma: no cover
+    except PalhmError as e:
+        sys.stderr.write("palhm: %s\n" % e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("palhm: interrupted\n")
+        return 4
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_TASK_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Exec definitions, accepted exit codes, and the three pipeline item types."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from . import schema
+from .errors import ConfigError
+
+_EC_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
+_EC_CMP = re.compile(r"^\s*(<=|>=|==|<|>)?\s*(-?\d+)\s*$")
+_INF = float("inf")
+
+
+@dataclass(frozen=True)
+class ExitCodes:
+    """An inclusive range of accepted exit codes, written like the original:
+    ``MIN-MAX`` or an optional comparator (``<``, ``<=``, ``>``, ``>=``, ``==``) and N."""
+
+    low: float
+    high: float
+    text: str = "==0"
+
+    def accepts(self, returncode):
+        return returncode is not None and self.low <= returncode <= self.high
+
+
+DEFAULT_EC = ExitCodes(0, 0, "==0")
+
+
+def parse_ec(value, path):
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = "==%d" % value
+    schema.string(value, path)
+    m = _EC_RANGE.match(value)
+    if m:
+        low, high = int(m.group(1)), int(m.group(2))
+        if low > high:
+            raise ConfigError(path, "empty exit code range %s" % schema.show(value))
+        return ExitCodes(low, high, value)
+    m = _EC_CMP.match(value)
+    if not m:
+        raise ConfigError(path, "expected an exit code range like \"0-2\", \"<2\", \">=0\" or \"==0\", got %s"
+                          % schema.show(value))
+    op, n = m.group(1) or "==", int(m.group(2))
+    low, high = {"<": (-_INF, n - 1), "<=": (-_INF, n), ">": (n + 1, _INF),
+                 ">=": (n, _INF), "==": (n, n)}[op]
+    return ExitCodes(low, high, value)
+
+
+@dataclass(frozen=True)
+class Exec:
+    """A command: argument vector, extra environment, accepted exit codes and
+    the verbosity levels at which its stderr and stdout are shown."""
+
+    argv: tuple
+    env: dict = field(default_factory=dict)
+    ec: ExitCodes = DEFAULT_EC
+    vl_stderr: int = 1
+    vl_stdout: int = 3
+    id: str = ""
+
+    def describe(self):
+        return {"id": self.id or None, "argv": list(self.argv), "env": dict(self.env),
+                "ec": self.ec.text, "vl-stderr": self.vl_stderr, "vl-stdout": self.vl_stdout}
+
+
+_EXEC_KEYS = ("env", "ec", "vl-stderr", "vl-stdout")
+
+
+def _exec_fields(raw, path):
+    kwargs = {}
+    if "env" in raw:
+        kwargs["env"] = schema.str_map(raw["env"], schema.join(path, "env"))
+    if "ec" in raw:
+        kwargs["ec"] = parse_ec(raw["ec"], schema.join(path, "ec"))
+    if "vl-stderr" in raw:
+        kwargs["vl_stderr"] = schema.integer(raw["vl-stderr"], schema.join(path, "vl-stderr"), allow_string=True)
+    if "vl-stdout" in raw:
+        kwargs["vl_stdout"] = schema.integer(raw["vl-stdout"], schema.join(path, "vl-stdout"), allow_string=True)
+    return kwargs
+
+
+def _argv(value, path):
+    argv = schema.str_list(value, path, nonempty_items=False)
+    if not argv:
+        raise ConfigError(path, "must name at least the program to run")
+    if not argv[0]:
+        raise ConfigError(schema.join(path, 0), "the program must not be empty")
+    return tuple(argv)
+
+
+def parse_exec_def(raw, path):
+    """An entry of the top-level ``execs`` list."""
+    schema.obj(raw, path, required=("id", "argv"), optional=_EXEC_KEYS)
+    exec_id = schema.string(raw["id"], schema.join(path, "id"))
+    return Exec(argv=_argv(raw["argv"], schema.join(path, "argv")), id=exec_id, **_exec_fields(raw, path))
+
+
+PIPELINE_TYPES = ("exec", "exec-append", "exec-inline")
+
+
+def lookup(execs, exec_id, path):
+    if exec_id not in execs:
+        hint = ""
+        import difflib
+        close = difflib.get_close_matches(exec_id, list(execs), n=1)
+        if close:
+            hint = " (did you mean %r?)" % close[0]
+        raise ConfigError(path, "no exec named %s%s" % (schema.show(exec_id), hint))
+    return execs[exec_id]
+
+
+def parse_item(raw, path, execs):
+    """One pipeline item (``exec``, ``exec-append`` or ``exec-inline``) -> Exec."""
+    if not isinstance(raw, dict):
+        schema.obj(raw, path)
+    kind = raw.get("type")
+    if kind is None:
+        raise ConfigError(schema.join(path, "type"), "required key is missing (one of %s)" % ", ".join(PIPELINE_TYPES))
+    schema.choice(kind, schema.join(path, "type"), PIPELINE_TYPES)
+    if kind == "exec":
+        schema.obj(raw, path, required=("type", "exec-id"))
+        key = schema.join(path, "exec-id")
+        return lookup(execs, schema.string(raw["exec-id"], key), key)
+    if kind == "exec-append":
+        schema.obj(raw, path, required=("type", "exec-id"), optional=("argv", "env"))
+        key = schema.join(path, "exec-id")
+        base = lookup(execs, schema.string(raw["exec-id"], key), key)
+        extra = schema.str_list(raw.get("argv", []), schema.join(path, "argv"), nonempty_items=False)
+        env = dict(base.env)
+        env.update(schema.str_map(raw.get("env", {}), schema.join(path, "env")))
+        return replace(base, argv=tuple(base.argv) + tuple(extra), env=env)
+    schema.obj(raw, path, required=("type", "argv"), optional=_EXEC_KEYS + ("id",))
+    return Exec(argv=_argv(raw["argv"], schema.join(path, "argv")), id=raw.get("id", ""),
+                **_exec_fields(raw, path))

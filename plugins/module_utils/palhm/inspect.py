@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only views of stored copies: list, verify, restore."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from . import schema
+from .backends.base import COMPLETE
+from .errors import TaskFailed, UsageError, VerifyError
+
+CHUNK = 1 << 20
+
+
+def backup_task(cfg, task_id):
+    task = cfg.task(task_id)
+    if task.type != "backup":
+        raise UsageError("task %s is a %s task, not a backup task" % (schema.show(task_id), task.type))
+    return task
+
+
+def copies_of(cfg, task_id):
+    task = backup_task(cfg, task_id)
+    backend = task.make_backend()
+    return task, backend, (backend.list_copies() if backend.stores else [])
+
+
+def list_copies(cfg, task_id):
+    """Copies of a backup task, oldest first, as dicts."""
+    _, _, copies = copies_of(cfg, task_id)
+    return [c.as_dict() for c in copies]
+
+
+def pick_complete(cfg, task_id, prefix=None):
+    task, backend, copies = copies_of(cfg, task_id)
+    if not backend.stores:
+        raise UsageError("task %s uses the null backend: nothing is stored" % schema.show(task_id))
+    if prefix is None:
+        complete = [c for c in copies if c.state == COMPLETE]
+        if not complete:
+            raise TaskFailed("task %s has no complete copy in %s" % (schema.show(task_id), backend.location()))
+        return backend, complete[-1]
+    for c in copies:
+        if c.prefix == prefix:
+            if c.state != COMPLETE:
+                raise VerifyError("copy %s of task %s is %s (no manifest); it cannot be verified or restored"
+                                  % (prefix, task_id, c.state))
+            return backend, c
+    raise UsageError("task %s has no copy %s" % (schema.show(task_id), schema.show(prefix)))
+
+
+def _stream(backend, copy, obj, out_fd=None):
+    h = hashlib.sha256()
+    size = 0
+    with backend.open_object(copy.prefix, obj["path"]) as f:
+        while True:
+            data = f.read(CHUNK)
+            if not data:
+                break
+            h.update(data)
+            size += len(data)
+            if out_fd is not None:
+                view = memoryview(data)
+                while view:
+                    n = os.write(out_fd, view)
+                    view = view[n:]
+    if size != obj["size"] or h.hexdigest() != obj["sha256"]:
+        raise VerifyError("object %s of copy %s does not match its manifest (size %d, expected %d; sha256 %s, "
+                          "expected %s)" % (obj["path"], copy.prefix, size, obj["size"], h.hexdigest(),
+                                            obj["sha256"]))
+    return size
+
+
+def verify(cfg, task_id, prefix=None):
+    backend, copy = pick_complete(cfg, task_id, prefix)
+    total, done = 0, []
+    for obj in copy.manifest.get("objects", []):
+        try:
+            total += _stream(backend, copy, obj)
+        except OSError as e:
+            raise VerifyError("object %s of copy %s cannot be read: %s" % (obj["path"], copy.prefix, e)) from None
+        done.append(obj["path"])
+    return {"prefix": copy.prefix, "objects": done, "bytes": total}
+
+
+def restore_to_fd(cfg, task_id, prefix, path, out_fd):
+    backend, copy = pick_complete(cfg, task_id, prefix)
+    for obj in copy.manifest.get("objects", []):
+        if obj["path"] == path:
+            return {"prefix": copy.prefix, "path": path, "size": _stream(backend, copy, obj, out_fd)}
+    raise UsageError("copy %s of task %s has no object %s" % (copy.prefix, task_id, schema.show(path)))

@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every task type shares: the Task base class, the parse context, the
+runtime handed to a running task, and the per-host lock."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+
+from . import schema
+from .errors import CancelledError, ConfigError, LockHeldError
+
+# Verbosity levels (``vl`` and the ``vl-stderr``/``vl-stdout`` of Execs).
+VL_CRITICAL, VL_ERROR, VL_WARNING, VL_INFO, VL_DEBUG = 0, 1, 2, 3, 4
+
+
+class ParseContext:
+    """What a task parser may look up: the Execs, every task id, the modules."""
+
+    def __init__(self, execs, task_ids, modules):
+        self.execs = execs
+        self.task_ids = task_ids
+        self.modules = modules
+
+
+class Task:
+    """Base class of the task types. Subclasses set `type` and implement
+    describe(), plan() and run()."""
+
+    type = ""
+
+    def __init__(self, task_id, where):
+        self.id = task_id
+        self.where = where
+
+    def describe(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def plan(self, rt):  # pragma: no cover - abstract
+        """What run() would do, computed without running anything."""
+        raise NotImplementedError
+
+    def run(self, rt):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def depends_on(self):
+        """Ids of tasks this one runs (routine task pointers)."""
+        return []
+
+
+def run_dir():
+    """Where locks live: $PALHM_RUN_DIR, /run/palhm as root, else a per-user dir."""
+    path = os.environ.get("PALHM_RUN_DIR")
+    if not path:
+        if os.geteuid() == 0 and os.path.isdir("/run"):
+            path = "/run/palhm"
+        else:
+            base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+            path = os.path.join(base, "palhm-%d" % os.geteuid())
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def state_dir():
+    """Persistent state (boot records): $PALHM_STATE_DIR or /var/lib/palhm."""
+    return os.environ.get("PALHM_STATE_DIR") or "/var/lib/palhm"
+
+
+@contextmanager
+def host_lock(name, what):
+    """Hold an exclusive per-host lock `name`; fail at once if it is held."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    if len(safe) > 100 or safe != name:
+        safe = safe[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    path = os.path.join(run_dir(), safe + ".lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = ""
+            try:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            except OSError:
+                pass
+            raise LockHeldError("%s is already running%s (lock %s); not starting a second run"
+                                % (what, " as pid " + holder if holder else "", path)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, ("%d\n" % os.getpid()).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)
+
+
+class Runtime:
+    """The context of one palhm invocation: config, verbosity, where stage
+    output goes, cancellation, and the messages logged so far."""
+
+    def __init__(self, config, vl=None, stdout=None, stderr=None, check_mode=False):
+        self.config = config
+        self.vl = config.vl if vl is None else vl
+        # Binary streams that stage output is forwarded to (the CLI), or None
+        # (modules): output is then only kept as bounded tails.
+        self.stdout = stdout
+        self.stderr = stderr
+        self.check_mode = check_mode
+        self.cancelled = threading.Event()
+        self.cancel_reason = None
+        self.messages = []
+        self._running = []  # task ids, innermost last, for task pointers
+        self.hostname = socket.gethostname()
+
+    def log(self, level, msg):
+        self.messages.append((level, msg))
+        if self.stderr is not None and level <= self.vl:
+            try:
+                self.stderr.write(("palhm: %s\n" % msg).encode())
+                self.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def cancel(self, reason):
+        self.cancel_reason = reason
+        self.cancelled.set()
+
+    def check_cancel(self):
+        if self.cancelled.is_set():
+            raise CancelledError("cancelled by %s" % (self.cancel_reason or "request"))
+
+    def run_task(self, task_id):
+        """Run a task by id (also used by routine task pointers)."""
+        task = self.config.task(task_id)
+        self.check_cancel()
+        self._running.append(task_id)
+        try:
+            with host_lock("task-" + task_id, "task %r" % task_id):
+                return task.run(self)
+        finally:
+            self._running.pop()
+
+    def plan_task(self, task_id):
+        return self.config.task(task_id).plan(self)
+
+
+@contextmanager
+def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
+    """Turn SIGTERM/SIGINT/SIGHUP into a cancellation of `rt` (main thread only).
+    Signals blocked with the sigmask builtin stay blocked."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        rt.cancel(signal.Signals(signum).name)
+
+    for s in signums:
+        previous[s] = signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def now_utc():
+    return time.time()
+
+
+def require_unique(items, path, what):
+    seen = set()
+    for i, item in enumerate(items):
+        if item in seen:
+            raise ConfigError(schema.join(path, i), "duplicate %s %s" % (what, schema.show(item)))
+        seen.add(item)
+
+
+def eprint(msg):
+    sys.stderr.write(msg + "\n")

@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The task types and parsing of the ``tasks`` list."""
+
+from __future__ import annotations
+
+from . import backup, dnssec, routine, schema
+from .errors import ConfigError
+from .runtime import ParseContext
+
+PARSERS = {
+    "backup": backup.parse_task,
+    "routine": routine.parse_task,
+    "dnssec-check": dnssec.parse_task,
+}
+
+
+def parse_all(located, execs, modules):
+    """Parse every task (list of config.Located). Task ids are collected first
+    so routines may point at tasks defined later; pointer cycles are errors."""
+    ids = {}
+    for loc in located:
+        if not isinstance(loc.value, dict):
+            schema.obj(loc.value, loc.where)
+        tid = loc.value.get("id")
+        schema.string(tid, schema.join(loc.where, "id"))
+        if tid in ids:
+            raise ConfigError(schema.join(loc.where, "id"), "duplicate task id %s (also at %s)"
+                              % (schema.show(tid), ids[tid]))
+        ids[tid] = loc.where
+        kind = loc.value.get("type")
+        if kind is None:
+            raise ConfigError(schema.join(loc.where, "type"), "required key is missing (one of %s)"
+                              % ", ".join(sorted(PARSERS)))
+        schema.choice(kind, schema.join(loc.where, "type"), PARSERS)
+    ctx = ParseContext(execs, set(ids), modules)
+    result = {}
+    for loc in located:
+        result[loc.value["id"]] = PARSERS[loc.value["type"]](loc.value, loc.where, ctx)
+    _check_cycles(result)
+    return result
+
+
+def _check_cycles(task_map):
+    state = {}
+
+    def visit(tid, chain):
+        if state.get(tid) == 2:
+            return
+        if state.get(tid) == 1:
+            cycle = chain[chain.index(tid):] + [tid]
+            raise ConfigError(task_map[cycle[0]].where, "task pointer cycle: %s" % " -> ".join(cycle))
+        state[tid] = 1
+        for dep in task_map[tid].depends_on():
+            visit(dep, chain + [tid])
+        state[tid] = 2
+
+    for tid in task_map:
+        visit(tid, [])

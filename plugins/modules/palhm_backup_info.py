@@ -1,0 +1,127 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: palhm_backup_info
+short_description: List the copies a PALHM backup task has stored
+version_added: 1.0.0
+description:
+  - Lists the copies of a PALHM backup task on its backend, oldest first, for audits and restores.
+  - Each copy is C(complete) (it has a manifest), C(incomplete) (left by an interrupted run; never
+    restored, counted or kept), or C(legacy) (made by the original PALHM, without a manifest).
+  - Read-only; runs the same in check mode.
+author:
+  - palhm.palhm contributors
+options:
+  config:
+    description:
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf).
+    type: path
+  task:
+    description:
+      - Id of the backup task whose copies to list.
+    type: str
+    default: default
+  manifests:
+    description:
+      - Also return each complete copy's manifest (objects with path, size, sha256).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: palhm.palhm.palhm_backup
+"""
+
+EXAMPLES = r"""
+- name: List the copies of the task "backup"
+  palhm.palhm.palhm_backup_info:
+    task: backup
+  register: copies
+
+- name: Show the newest complete copy
+  ansible.builtin.debug:
+    msg: "{{ (copies.copies | selectattr('complete') | last).prefix }}"
+"""
+
+RETURN = r"""
+location:
+  description: The backend's root.
+  returned: always
+  type: str
+copies:
+  description: The copies, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    prefix:
+      description: The copy's PREFIX.
+      type: str
+    state:
+      description: One of C(complete), C(incomplete), C(legacy).
+      type: str
+    complete:
+      description: Whether the copy is complete.
+      type: bool
+    size:
+      description: Bytes stored.
+      type: int
+    objects:
+      description: Number of objects.
+      type: int
+    location:
+      description: Where the copy is.
+      type: str
+    manifest:
+      description: The manifest, when O(manifests=true) and the copy is complete.
+      type: dict
+      returned: when requested
+complete:
+  description: Number of complete copies.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.palhm.palhm.plugins.module_utils.common import load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.inspect import copies_of
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config=dict(type="path"),
+            task=dict(type="str", default="default"),
+            manifests=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+
+    def work():
+        cfg = load_config(module)
+        _task, backend, copies = copies_of(cfg, module.params["task"])
+        out = []
+        for c in copies:
+            d = c.as_dict()
+            if module.params["manifests"] and c.manifest is not None:
+                d["manifest"] = c.manifest
+            out.append(d)
+        return dict(changed=False, location=backend.location(), copies=out,
+                    complete=sum(1 for c in out if c["complete"]))
+
+    module.exit_json(**run_engine(module, work))
+
+
+if __name__ == "__main__":
+    main()
