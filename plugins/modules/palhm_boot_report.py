@@ -29,9 +29,11 @@ requirements:
   - boto3 (only for O(mua=aws-sns))
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Composes the report without waiting, sending or recording the boot; RV(sent) is false.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   config:
@@ -265,12 +267,9 @@ previous_boot:
 
 from ansible.module_utils.basic import AnsibleModule
 
-try:
-    from ansible_collections.palhm.palhm.plugins.module_utils.palhm import bootreport
-    from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
-    from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
-except ImportError:  # pragma: no cover - only when the collection is broken
-    raise
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm import bootreport
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
 
 # Option name -> boot-report key.
 _KEYS = {"mua": "mua", "mua_param": "mua-param", "mail_to": "mail-to", "subject": "subject",
@@ -324,7 +323,10 @@ def main():
             delay=dict(type="float"),
         ),
         required_one_of=[("config", "mua")],
-        mutually_exclusive=[("config", opt) for opt in _KEYS],
+        mutually_exclusive=[("config", "mua"), ("config", "mua_param"), ("config", "mail_to"),
+                            ("config", "subject"), ("config", "header"), ("config", "uptime_since"),
+                            ("config", "uptime"), ("config", "bootid"), ("config", "boot_wait"),
+                            ("config", "boot_wait_timeout"), ("config", "delay")],
         supports_check_mode=True,
     )
     try:

@@ -290,7 +290,6 @@ task:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import dnssec
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import (
     ConfigError,
@@ -342,6 +341,9 @@ def main():
     result = None
     try:
         if p["config"]:
+            # Only now: loading a config pulls in every task type of the engine.
+            from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
+
             cfg = palhm_config.load(p["config"])
             task = cfg.task(p["task"])
             if task.type != dnssec.TASK_TYPE:

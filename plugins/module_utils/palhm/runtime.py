@@ -43,6 +43,7 @@ class Task:
     def __init__(self, task_id, where):
         self.id = task_id
         self.where = where
+        self.pings = None  # monitor.Pings, set by tasks.parse_all
 
     def describe(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -142,12 +143,21 @@ class Runtime:
 
     def run_task(self, task_id):
         """Run a task by id (also used by routine task pointers)."""
+        from . import monitor
         task = self.config.task(task_id)
         self.check_cancel()
         self._running.append(task_id)
         try:
             with host_lock("task-" + task_id, "task %r" % task_id):
-                return task.run(self)
+                started = time.time()
+                monitor.task_started(self, task)
+                try:
+                    result = task.run(self)
+                except BaseException as e:
+                    monitor.task_finished(self, task, None, e, started)
+                    raise
+                monitor.task_finished(self, task, result, None, started)
+                return result
         finally:
             self._running.pop()
 

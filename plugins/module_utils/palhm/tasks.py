@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import backup, dnssec, routine, schema
+from . import backup, dnssec, monitor, routine, schema
 from .errors import ConfigError
 from .runtime import ParseContext
 
@@ -37,7 +37,13 @@ def parse_all(located, execs, modules):
     ctx = ParseContext(execs, set(ids), modules)
     result = {}
     for loc in located:
-        result[loc.value["id"]] = PARSERS[loc.value["type"]](loc.value, loc.where, ctx)
+        raw = dict(loc.value)
+        # Keys every task type has (monitoring) are taken out before the
+        # type's own parser sees the task.
+        pings = monitor.parse_pings(raw.pop("pings"), schema.join(loc.where, "pings")) if "pings" in raw else None
+        task = PARSERS[raw["type"]](raw, loc.where, ctx)
+        task.pings = pings
+        result[loc.value["id"]] = task
     _check_cycles(result)
     return result
 

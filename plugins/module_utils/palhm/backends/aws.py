@@ -1,16 +1,859 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palhm.palhm contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""aws-s3 backend (placeholder: being written)."""
+"""The aws-s3 backend: copies are key prefixes ``s3://BUCKET/ROOT/PREFIX/``.
+
+Completeness: ``begin()`` writes the in-progress marker ``ROOT/PREFIX/.palhm-in-progress``;
+``commit()`` writes the manifest ``ROOT/PREFIX/.palhm-manifest.json`` last, then
+deletes the marker. A prefix holding a manifest is complete; one holding the
+marker but no manifest is incomplete (a crash, a kill, a copy being removed);
+one holding neither was made by the original PALHM (legacy). Removing a copy
+first puts the marker back, then deletes the manifest, the objects and the
+marker last, so a crash mid-delete leaves an incomplete copy, never a
+"complete" one with objects missing.
+
+Streaming: each object's bytes are fed in chunks and cut into parts of a
+multipart upload. Parts are uploaded from a few threads with a bounded number
+in flight, so memory stays about part size x (parts in flight + 1). The part
+size grows with the part number (see part_size_for) so that no object needs
+more than 10,000 parts up to the S3 maximum object size of 5 TiB, with or
+without ``alloc-size``. An object smaller than its first part is sent with a
+single PUT.
+
+boto3 is imported when a backend is made, never at config parse time.
+"""
 
 from __future__ import annotations
 
-from ..errors import ConfigError
+import json
+import os
+import random
+import socket
+import threading
+import time
+
+from .. import schema
+from ..errors import BackendError, ConfigError, MissingLibraryError
+from .base import (COMMON_PARAMS, COMPLETE, INCOMPLETE, LEGACY, MANIFEST_NAME, Backend, Copy, HashingSink,
+                   ObjectInfo, parse_retention)
+
+MARKER_NAME = ".palhm-in-progress"
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+# S3 limits (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
+MAX_PARTS = 10000
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_OBJECT_SIZE = 5 * TiB
+MAX_COPY_SIZE = 5 * GiB  # largest object a single CopyObject may copy
+
+DEFAULT_PART_SIZE = 8 * MiB
+MIN_FIRST_PART = 6 * MiB
+# The part size doubles every PARTS_PER_TIER parts: 10 tiers of 1,000 parts
+# starting at 8 MiB hold 8 MiB x 1,000 x (2^10 - 1) = 7.99 TiB > 5 TiB.
+PARTS_PER_TIER = 1000
+DEFAULT_CONCURRENCY = 8          # parts in flight per object
+PART_MEMORY_BUDGET = 128 * MiB   # fewer parts in flight once parts grow big
+DELETE_BATCH = 1000              # DeleteObjects takes at most 1,000 keys
+PAGE_SIZE = 1000
+PART_ATTEMPTS = 4                # our retries around each part, on top of botocore's
+BOTO_MAX_ATTEMPTS = 5
+
+STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+                   "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
+
+PARAMS = ("bucket", "profile", "sink-storage-class", "rot-storage-class", "region", "endpoint-url",
+          "access-key", "secret-key", "session-token", "part-size", "upload-concurrency")
+
+# Module option (amazon.aws name) -> backend-param key.
+MODULE_OPTIONS = {"profile": "profile", "region": "region", "endpoint_url": "endpoint-url",
+                  "access_key": "access-key", "secret_key": "secret-key", "session_token": "session-token"}
+
+
+# -- the part-size plan ------------------------------------------------------
+def _round_up(n, unit):
+    return -(-n // unit) * unit
+
+
+def first_part_size(alloc_size=None, part_size=None):
+    """The size of part 1: `part-size` when set, else 8 MiB, raised so that an
+    object of `alloc-size` bytes fits in 10,000 parts of that size (so the
+    expected size never depends on growth), in whole MiB, within S3's part
+    size limits, and never under 6 MiB: the smallest whole-MiB start whose
+    plan reaches 5 TiB (5 MiB x 1,000 x 1,023 is only 4.88 TiB)."""
+    base = part_size or DEFAULT_PART_SIZE
+    if alloc_size:
+        base = max(base, _round_up(-(-alloc_size // MAX_PARTS), MiB))
+    return min(max(base, MIN_FIRST_PART), MAX_PART_SIZE)
+
+
+def part_size_for(part_number, alloc_size=None, part_size=None):
+    """Size of part `part_number` (1-based) of a stream of unknown length.
+
+    Every part but the last has exactly this size: the first part size
+    (first_part_size) doubling every 1,000 parts, capped at 5 GiB. From a
+    start of 6 MiB, 10,000 parts hold 6 MiB x 1,000 x (2^10 - 1) = 5.85 TiB,
+    and a bigger start only holds more, so no stream up to the S3 maximum of
+    5 TiB needs more than 10,000 parts. tests/unit checks this for every
+    start size the plan can produce."""
+    if part_number < 1 or part_number > MAX_PARTS:
+        raise ValueError("part number %r out of range 1..%d" % (part_number, MAX_PARTS))
+    base = first_part_size(alloc_size, part_size)
+    tier = (part_number - 1) // PARTS_PER_TIER
+    return min(base << tier, MAX_PART_SIZE)
+
+
+def max_stream_size(alloc_size=None, part_size=None):
+    """Bytes that 10,000 parts of the plan hold (closed form, no loop over parts)."""
+    base = first_part_size(alloc_size, part_size)
+    total = 0
+    for tier in range(MAX_PARTS // PARTS_PER_TIER):
+        total += min(base << tier, MAX_PART_SIZE) * PARTS_PER_TIER
+    return total
+
+
+# -- parameters --------------------------------------------------------------
+class Credentials:
+    """Static credentials from backend-param or module options. Never shown:
+    repr()/str() hide the values so they cannot leak into errors, logs or
+    describe()."""
+
+    __slots__ = ("access_key", "secret_key", "session_token")
+
+    def __init__(self, access_key, secret_key, session_token=None):
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.session_token = session_token
+
+    def __repr__(self):
+        return "Credentials(<hidden>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other):
+        return isinstance(other, Credentials) and (self.access_key, self.secret_key, self.session_token) == (
+            other.access_key, other.secret_key, other.session_token)
+
+    __hash__ = None
+
+
+def _storage_class(raw, key, path):
+    if key not in raw or raw[key] is None:
+        return None
+    value = schema.string(raw[key], schema.join(path, key))
+    value = value.strip().upper()
+    if value not in STORAGE_CLASSES:
+        raise ConfigError(schema.join(path, key), "unknown storage class %s (known: %s)"
+                          % (schema.show(raw[key]), ", ".join(STORAGE_CLASSES)))
+    return value
 
 
 def parse_params(raw, path):
-    raise ConfigError(path, "the aws-s3 backend is not available yet")
+    schema.obj(raw, path, required=("bucket", "root"), optional=COMMON_PARAMS + PARAMS)
+    bucket = schema.string(raw["bucket"], schema.join(path, "bucket"))
+    if "/" in bucket or bucket != bucket.strip():
+        raise ConfigError(schema.join(path, "bucket"), "expected a bucket name, got %s" % schema.show(bucket))
+    root = schema.string(raw["root"], schema.join(path, "root")).strip("/")
+    if not root:
+        raise ConfigError(schema.join(path, "root"), "must name a key prefix inside the bucket like "
+                          "\"/backup/myhost\", not the whole bucket (rotation owns everything under ROOT)")
+    for part in root.split("/"):
+        if part in ("", ".", ".."):
+            raise ConfigError(schema.join(path, "root"), "must not contain empty, '.' or '..' components, got %s"
+                              % schema.show(raw["root"]))
+    params = {"bucket": bucket, "root": root, "retention": parse_retention(raw, path)}
+    params["profile"] = None
+    if raw.get("profile") is not None:
+        params["profile"] = schema.string(raw["profile"], schema.join(path, "profile"))
+    for key in ("region", "endpoint-url"):
+        params[key] = None
+        if raw.get(key) is not None:
+            params[key] = schema.string(raw[key], schema.join(path, key))
+    if params["endpoint-url"] and not params["endpoint-url"].startswith(("http://", "https://")):
+        raise ConfigError(schema.join(path, "endpoint-url"), "expected an http:// or https:// URL, got %s"
+                          % schema.show(params["endpoint-url"]))
+    params["sink-storage-class"] = _storage_class(raw, "sink-storage-class", path)
+    params["rot-storage-class"] = _storage_class(raw, "rot-storage-class", path)
+    params["part-size"] = None
+    if raw.get("part-size") is not None:
+        params["part-size"] = schema.integer(raw["part-size"], schema.join(path, "part-size"),
+                                             minimum=MIN_PART_SIZE, maximum=MAX_PART_SIZE, allow_string=True)
+    params["upload-concurrency"] = DEFAULT_CONCURRENCY
+    if raw.get("upload-concurrency") is not None:
+        params["upload-concurrency"] = schema.integer(raw["upload-concurrency"],
+                                                      schema.join(path, "upload-concurrency"),
+                                                      minimum=1, maximum=64, allow_string=True)
+    # Secrets: checked without ever echoing the value.
+    secrets = {}
+    for key in ("access-key", "secret-key", "session-token"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value:
+            raise ConfigError(schema.join(path, key), "expected a non-empty string (value hidden)")
+        secrets[key] = value
+    if ("access-key" in secrets) != ("secret-key" in secrets):
+        missing = "secret-key" if "access-key" in secrets else "access-key"
+        raise ConfigError(schema.join(path, missing), "access-key and secret-key must be given together")
+    if "session-token" in secrets and "access-key" not in secrets:
+        raise ConfigError(schema.join(path, "session-token"), "needs access-key and secret-key")
+    params["credentials"] = None
+    if secrets:
+        params["credentials"] = Credentials(secrets["access-key"], secrets["secret-key"],
+                                            secrets.get("session-token"))
+    return params
+
+
+def describe_params(params):
+    """backend-param for plans and `palhm config`: no secret values."""
+    out = {k: v for k, v in params.items() if k not in ("retention", "credentials") and v is not None}
+    if params.get("credentials") is not None:
+        out["credentials"] = "backend-param (hidden)"
+    return out
+
+
+def module_args_to_params(module_params):
+    """The amazon.aws-style module options (profile, region, endpoint_url,
+    access_key, secret_key, session_token) as aws-s3 backend-param keys; only
+    the options that were set. Modules merge this over the task's
+    backend-param before parsing it."""
+    out = {}
+    for option, key in MODULE_OPTIONS.items():
+        value = (module_params or {}).get(option)
+        if value is not None and value != "":
+            out[key] = value
+    return out
+
+
+def apply_module_args(backend_param, module_params):
+    """A copy of a task's raw backend-param with the module's AWS options
+    (when set) taking precedence."""
+    merged = dict(backend_param or {})
+    merged.update(module_args_to_params(module_params))
+    return merged
+
+
+# -- boto3 glue --------------------------------------------------------------
+def _import_boto3():
+    try:
+        import boto3  # pylint: disable=import-outside-toplevel
+        import botocore.config  # pylint: disable=import-outside-toplevel
+        import botocore.exceptions  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise MissingLibraryError("boto3", "the aws-s3 backend") from None
+    return boto3, botocore
+
+
+def _error_code(e):
+    response = getattr(e, "response", None) or {}
+    return str((response.get("Error") or {}).get("Code") or "")
+
+
+def _status(e):
+    response = getattr(e, "response", None) or {}
+    return (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+
+
+_TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "Throttling", "ThrottlingException",
+                    "RequestTimeout", "RequestTimeTooSkewed", "RequestLimitExceeded", "BandwidthLimitExceeded",
+                    "TooManyRequestsException", "ProvisionedThroughputExceededException", "503", "500"}
+
+
+def is_transient(e):
+    """A server error, throttling or a broken connection: worth another try."""
+    try:
+        import botocore.exceptions as bex  # pylint: disable=import-outside-toplevel
+    except ImportError:  # pragma: no cover
+        return False
+    if isinstance(e, (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError,
+                      bex.ConnectTimeoutError, bex.ResponseStreamingError)):
+        return True
+    if isinstance(e, (ConnectionError, socket.timeout)):
+        return True
+    if isinstance(e, bex.ClientError):
+        status = _status(e)
+        return _error_code(e) in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+    return False
+
+
+def _describe_error(e):
+    code = _error_code(e)
+    if code:
+        msg = (getattr(e, "response", {}).get("Error") or {}).get("Message") or ""
+        return "%s%s" % (code, (": " + msg) if msg else "")
+    return "%s: %s" % (type(e).__name__, e)
+
+
+class S3Backend(Backend):
+    name = "aws-s3"
+
+    def __init__(self, params, task_id, boto3_mod=None, botocore_mod=None):
+        super().__init__(params, task_id)
+        self.bucket = params["bucket"]
+        self.root = params["root"]
+        self.root_key = self.root + "/"
+        self.sink_class = params.get("sink-storage-class")
+        self.rot_class = params.get("rot-storage-class")
+        self.part_size = params.get("part-size")
+        self.concurrency = params.get("upload-concurrency") or DEFAULT_CONCURRENCY
+        self._boto3 = boto3_mod
+        self._botocore = botocore_mod
+        self._client = None
+        self._client_lock = threading.Lock()
+        self._sinks = []
+        self._sinks_lock = threading.Lock()
+        self.page_size = PAGE_SIZE
+
+    # -- description -----------------------------------------------------
+    def location(self, prefix=None):
+        base = "s3://%s/%s" % (self.bucket, self.root)
+        return "%s/%s" % (base, prefix) if prefix else base
+
+    def lock_key(self):
+        return "aws-s3:%s:%s/%s" % (self.params.get("endpoint-url") or "aws", self.bucket, self.root)
+
+    def describe(self):
+        """The parameters without secrets (for plans, logs and module output)."""
+        out = {"bucket": self.bucket, "root": self.root, "profile": self.params.get("profile") or "default",
+               "region": self.params.get("region"), "endpoint-url": self.params.get("endpoint-url"),
+               "sink-storage-class": self.sink_class, "rot-storage-class": self.rot_class,
+               "credentials": "backend-param" if self.params.get("credentials") else "boto3 default chain"}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def key(self, prefix, path=""):
+        return "%s%s/%s" % (self.root_key, prefix, path)
+
+    # -- client ----------------------------------------------------------
+    def client(self):
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _session(self):
+        boto3 = self._boto3
+        creds = self.params.get("credentials")
+        profile = self.params.get("profile")
+        kwargs = {}
+        if self.params.get("region"):
+            kwargs["region_name"] = self.params["region"]
+        if creds is not None:
+            return boto3.session.Session(aws_access_key_id=creds.access_key,
+                                         aws_secret_access_key=creds.secret_key,
+                                         aws_session_token=creds.session_token, **kwargs)
+        if profile is None or profile == "default":
+            # The original's default profile. When no config file defines it,
+            # use boto3's default chain (environment, instance role, ...).
+            available = self._botocore.session.Session().available_profiles
+            if "default" in available and not os.environ.get("AWS_PROFILE"):
+                kwargs["profile_name"] = "default"
+            return boto3.session.Session(**kwargs)
+        try:
+            return boto3.session.Session(profile_name=profile, **kwargs)
+        except self._botocore.exceptions.ProfileNotFound:
+            raise BackendError("AWS profile %r is not defined in the AWS config files" % profile) from None
+
+    def _make_client(self):
+        botocore = self._botocore
+        session = self._session()
+        cfg = {"retries": {"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
+               "max_pool_connections": max(10, self.concurrency * 8),
+               "connect_timeout": 20, "read_timeout": 120}
+        if self.params.get("endpoint-url"):
+            # S3-compatible stores (Ceph RGW, MinIO) on a plain host name or IP.
+            cfg["s3"] = {"addressing_style": "path"}
+        # Newer botocore adds CRC checksums (aws-chunked trailers) to every
+        # upload; many S3-compatible stores reject them. Checksum only when
+        # the API requires it; our own SHA-256 goes into the manifest.
+        config = None
+        for extra in ({"request_checksum_calculation": "when_required",
+                       "response_checksum_validation": "when_required"}, {}):
+            try:
+                config = botocore.config.Config(**dict(cfg, **extra))
+                break
+            except TypeError:
+                continue
+        region = self.params.get("region") or session.region_name
+        if not region and self.params.get("endpoint-url"):
+            region = "us-east-1"
+        try:
+            return session.client("s3", endpoint_url=self.params.get("endpoint-url"), region_name=region,
+                                  config=config)
+        except Exception as e:  # botocore raises many types here (bad URL, region)
+            raise BackendError("cannot create the S3 client for %s: %s" % (self.location(), _describe_error(e))) \
+                from None
+
+    def call(self, what, fn, **kwargs):
+        """One S3 call; botocore retries transient errors; errors become BackendError."""
+        try:
+            return fn(**kwargs)
+        except BackendError:
+            raise
+        except Exception as e:
+            raise self._error(what, e) from None
+
+    def _error(self, what, e):
+        bex = self._botocore.exceptions
+        if isinstance(e, bex.NoCredentialsError):
+            return BackendError("%s: no AWS credentials found (set profile, access-key/secret-key, or the "
+                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment)" % what)
+        return BackendError("%s: %s" % (what, _describe_error(e)))
+
+    # -- listing ---------------------------------------------------------
+    def _iter_objects(self, prefix_key):
+        c = self.client()
+        paginator = c.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix_key,
+                                           PaginationConfig={"PageSize": self.page_size}):
+                for obj in page.get("Contents", ()):
+                    yield obj
+        except Exception as e:
+            raise self._error("cannot list s3://%s/%s" % (self.bucket, prefix_key), e) from None
+
+    def _iter_uploads(self, prefix_key):
+        c = self.client()
+        paginator = c.get_paginator("list_multipart_uploads")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix_key):
+                for up in page.get("Uploads", ()):
+                    yield up
+        except Exception as e:
+            raise self._error("cannot list unfinished uploads under s3://%s/%s" % (self.bucket, prefix_key),
+                              e) from None
+
+    def list_copies(self):
+        """One paginated listing of ROOT/ (keys, sizes), then the manifests of
+        the complete copies; oldest first."""
+        found = {}
+        for obj in self._iter_objects(self.root_key):
+            rest = obj["Key"][len(self.root_key):]
+            if "/" not in rest:
+                continue  # an object directly under ROOT is not a copy
+            prefix, path = rest.split("/", 1)
+            if not prefix:
+                continue
+            info = found.setdefault(prefix, {"size": 0, "objects": 0, "manifest": False, "marker": False})
+            if path == MANIFEST_NAME:
+                info["manifest"] = True
+            elif path == MARKER_NAME:
+                info["marker"] = True
+            elif path:
+                info["size"] += obj.get("Size", 0)
+                info["objects"] += 1
+        manifests = self._read_manifests([p for p, i in found.items() if i["manifest"]])
+        copies = []
+        for prefix in sorted(found):
+            info = found[prefix]
+            extra = {"marker": info["marker"], "has_manifest": info["manifest"]}
+            manifest = manifests.get(prefix)
+            if manifest is not None:
+                objs = manifest.get("objects", [])
+                size = sum(o.get("size", 0) for o in objs if isinstance(o, dict))
+                copies.append(Copy(prefix, COMPLETE, size, len(objs), manifest, self.location(prefix), extra))
+            elif info["marker"] or info["manifest"]:
+                # A marker without a manifest: being made, or being removed.
+                # (A manifest that cannot be read is not trusted either.)
+                copies.append(Copy(prefix, INCOMPLETE, info["size"], info["objects"], None,
+                                   self.location(prefix), extra))
+            else:
+                copies.append(Copy(prefix, LEGACY, info["size"], info["objects"], None, self.location(prefix),
+                                   extra))
+        return copies
+
+    def _read_manifests(self, prefixes):
+        out = {}
+        if not prefixes:
+            return out
+        lock = threading.Lock()
+        todo = list(prefixes)
+        errors = []
+
+        def worker():
+            while True:
+                with lock:
+                    if not todo or errors:
+                        return
+                    prefix = todo.pop()
+                try:
+                    m = self.read_manifest(prefix)
+                except BackendError as e:
+                    with lock:
+                        errors.append(e)
+                    return
+                if isinstance(m, dict):
+                    with lock:
+                        out[prefix] = m
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(16, len(prefixes)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return out
+
+    def read_manifest(self, prefix):
+        key = self.key(prefix, MANIFEST_NAME)
+        try:
+            body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
+            data = body.read()
+        except Exception as e:
+            if _error_code(e) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._error("cannot read s3://%s/%s" % (self.bucket, key), e) from None
+        try:
+            manifest = json.loads(data.decode("utf-8"))
+        except ValueError:
+            return None
+        return manifest if isinstance(manifest, dict) else None
+
+    def open_object(self, prefix, path):
+        key = self.key(prefix, path)
+        resp = self.call("cannot read s3://%s/%s" % (self.bucket, key), self.client().get_object,
+                         Bucket=self.bucket, Key=key)
+        return resp["Body"]
+
+    # -- deleting --------------------------------------------------------
+    def delete_keys(self, keys):
+        """Delete keys in batches of 1,000 (DeleteObjects); -> count deleted."""
+        keys = list(keys)
+        c = self.client()
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i:i + DELETE_BATCH]
+            resp = self.call("cannot delete objects under %s" % self.location(), c.delete_objects,
+                             Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            errs = [e for e in resp.get("Errors", ()) if e.get("Code") != "NoSuchKey"]
+            if errs:
+                first = errs[0]
+                raise BackendError("cannot delete s3://%s/%s: %s: %s (and %d more)"
+                                   % (self.bucket, first.get("Key"), first.get("Code"), first.get("Message"),
+                                      len(errs) - 1))
+        return len(keys)
+
+    def _abort_upload(self, key, upload_id):
+        try:
+            self.client().abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception as e:
+            if _error_code(e) not in ("NoSuchUpload", "404"):
+                raise self._error("cannot abort the upload of s3://%s/%s" % (self.bucket, key), e) from None
+
+    def _abort_uploads_under(self, prefix_key, skip_prefix_key=None):
+        aborted = []
+        for up in list(self._iter_uploads(prefix_key)):
+            if skip_prefix_key and up["Key"].startswith(skip_prefix_key):
+                continue
+            self._abort_upload(up["Key"], up["UploadId"])
+            aborted.append(up["Key"])
+        return aborted
+
+    def _delete_prefix(self, prefix):
+        """Everything under ROOT/PREFIX/: unfinished uploads, the manifest
+        first, the objects, the marker last."""
+        pkey = self.key(prefix)
+        self._abort_uploads_under(pkey)
+        keys = [o["Key"] for o in self._iter_objects(pkey)]
+        manifest_key, marker_key = self.key(prefix, MANIFEST_NAME), self.key(prefix, MARKER_NAME)
+        if manifest_key in keys:
+            self.delete_keys([manifest_key])
+        self.delete_keys(k for k in keys if k not in (manifest_key, marker_key))
+        self.delete_keys([marker_key])
+
+    def cleanup_leftovers(self, copies):
+        removed = []
+        current = self.key(self.prefix) if self.prefix else None
+        for c in copies:
+            if c.state == INCOMPLETE and c.prefix != self.prefix:
+                self._delete_prefix(c.prefix)
+                removed.append(c.prefix)
+        # Unfinished multipart uploads anywhere under ROOT (a kill between a
+        # part and the marker's removal, or uploads of earlier runs).
+        for key in self._abort_uploads_under(self.root_key, skip_prefix_key=current):
+            prefix = key[len(self.root_key):].split("/", 1)[0]
+            if prefix not in removed:
+                removed.append(prefix)
+        return removed
+
+    def remove_copy(self, copy):
+        if copy.state != INCOMPLETE:
+            # Mark first: a crash mid-delete leaves an incomplete copy that the
+            # next run cleans up, never a complete one with objects missing.
+            self._put_marker(copy.prefix, deleting=True)
+        self._delete_prefix(copy.prefix)
+
+    # -- making a copy ---------------------------------------------------
+    def _put_marker(self, prefix, deleting=False):
+        body = json.dumps({"task": self.task_id, "host": socket.gethostname(), "pid": os.getpid(),
+                           "time": time.time(), "deleting": deleting}, sort_keys=True).encode()
+        key = self.key(prefix, MARKER_NAME)
+        self.call("cannot write s3://%s/%s" % (self.bucket, key), self.client().put_object,
+                  Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+
+    def begin(self, prefix):
+        super().begin(prefix)
+        with self._sinks_lock:
+            self._sinks = []
+        self._put_marker(prefix)
+
+    def open_sink(self, path, alloc_size=None):
+        sink = S3Sink(self, self.key(self.prefix, path), alloc_size)
+        with self._sinks_lock:
+            self._sinks.append(sink)
+        return sink
+
+    def commit(self, manifest):
+        key = self.key(self.prefix, MANIFEST_NAME)
+        body = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        # The manifest stays in the default class: it is read by list and
+        # rotation and must never need a Glacier restore.
+        self.call("cannot write s3://%s/%s" % (self.bucket, key), self.client().put_object,
+                  Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+        # The copy is complete from here; the marker is only a leftover now.
+        self.delete_keys([self.key(self.prefix, MARKER_NAME)])
+        with self._sinks_lock:
+            self._sinks = []
+
+    def rollback(self):
+        if self.prefix is None:
+            return
+        with self._sinks_lock:
+            sinks, self._sinks = self._sinks, []
+        first = None
+        for sink in sinks:
+            try:
+                sink.abort()
+            except Exception as e:  # keep going: the prefix sweep below catches the rest
+                first = first or e
+        self._delete_prefix(self.prefix)
+        if isinstance(first, BackendError):
+            raise first
+
+    def after_rotation(self, prefix):
+        """Set rot-storage-class on the new copy's objects (not its manifest)
+        when it differs from the class they were uploaded with."""
+        if not self.rot_class or self.rot_class == (self.sink_class or "STANDARD"):
+            return []
+        changed = []
+        for obj in list(self._iter_objects(self.key(prefix))):
+            name = obj["Key"][len(self.key(prefix)):]
+            if name in (MANIFEST_NAME, MARKER_NAME):
+                continue
+            self._set_storage_class(obj["Key"], obj.get("Size", 0), self.rot_class)
+            changed.append(obj["Key"])
+        return changed
+
+    def _set_storage_class(self, key, size, storage_class):
+        c = self.client()
+        what = "cannot set storage class %s on s3://%s/%s" % (storage_class, self.bucket, key)
+        source = {"Bucket": self.bucket, "Key": key}
+        if size <= MAX_COPY_SIZE:
+            self.call(what, c.copy_object, Bucket=self.bucket, Key=key, CopySource=source,
+                      StorageClass=storage_class, MetadataDirective="COPY")
+            return
+        # Objects over 5 GiB: an in-place multipart copy.
+        part = max(512 * MiB, _round_up(-(-size // MAX_PARTS), MiB))
+        up = self.call(what, c.create_multipart_upload, Bucket=self.bucket, Key=key, StorageClass=storage_class)
+        upload_id = up["UploadId"]
+        try:
+            parts = []
+            for n, start in enumerate(range(0, size, part), 1):
+                end = min(start + part, size) - 1
+                r = self.call(what, c.upload_part_copy, Bucket=self.bucket, Key=key, UploadId=upload_id,
+                              PartNumber=n, CopySource=source, CopySourceRange="bytes=%d-%d" % (start, end))
+                parts.append({"PartNumber": n, "ETag": r["CopyPartResult"]["ETag"]})
+            self.call(what, c.complete_multipart_upload, Bucket=self.bucket, Key=key, UploadId=upload_id,
+                      MultipartUpload={"Parts": parts})
+        except BaseException:
+            self._abort_upload(key, upload_id)
+            raise
+
+
+class S3Sink(HashingSink):
+    """A streaming multipart upload fed by palhm (fd is None)."""
+
+    def __init__(self, backend, key, alloc_size=None):
+        super().__init__()
+        self.backend = backend
+        self.key = key
+        self.alloc_size = alloc_size
+        self.buf = None               # the part being filled
+        self.fill = 0
+        self.part_number = 0          # parts cut so far
+        self.upload_id = None
+        self.parts = {}               # part number -> ETag
+        self.threads = []
+        self.queue = []
+        self.cond = threading.Condition()
+        self.in_flight = 0
+        self.error = None
+        self.done = False
+        self.aborted = False
+
+    def _next_part_size(self):
+        return part_size_for(self.part_number + 1, self.alloc_size, self.backend.part_size)
+
+    def _max_in_flight(self, size):
+        return max(1, min(self.backend.concurrency, PART_MEMORY_BUDGET // size))
+
+    def write(self, data):
+        if self.aborted:
+            raise BackendError("upload of s3://%s/%s was aborted" % (self.backend.bucket, self.key))
+        if self.error is not None:
+            raise self.error
+        view = memoryview(data)
+        while len(view):
+            if self.buf is None:
+                # One buffer per part, handed as is to the upload: the bytes
+                # are copied once, from the pipe's chunk into the part.
+                self.buf = bytearray(self._next_part_size())
+                self.fill = 0
+            n = min(len(view), len(self.buf) - self.fill)
+            self.buf[self.fill:self.fill + n] = view[:n]
+            self.fill += n
+            view = view[n:]
+            if self.fill == len(self.buf):
+                self._cut()
+
+    def _cut(self):
+        """Send the current buffer (full, or the tail of the stream) as the next part."""
+        if self.part_number + 1 > MAX_PARTS:
+            raise BackendError("s3://%s/%s: the stream exceeds the S3 maximum object size"
+                               % (self.backend.bucket, self.key))
+        data = self.buf if self.fill == len(self.buf) else self.buf[:self.fill]
+        self.buf, self.fill = None, 0
+        if self.upload_id is None:
+            self._create()
+        self.part_number += 1
+        self._submit(self.part_number, data)
+
+    def _create(self):
+        b = self.backend
+        kwargs = {"Bucket": b.bucket, "Key": self.key}
+        if b.sink_class:
+            kwargs["StorageClass"] = b.sink_class
+        resp = b.call("cannot start the upload of s3://%s/%s" % (b.bucket, self.key),
+                      b.client().create_multipart_upload, **kwargs)
+        self.upload_id = resp["UploadId"]
+
+    def _submit(self, number, data):
+        with self.cond:
+            # Bounded memory: wait for a slot before queueing another part.
+            while self.in_flight >= self._max_in_flight(len(data)) and self.error is None and not self.aborted:
+                self.cond.wait()
+            if self.error is not None:
+                raise self.error
+            if self.aborted:
+                raise BackendError("upload of s3://%s/%s was aborted" % (self.backend.bucket, self.key))
+            self.in_flight += 1
+            self.queue.append((number, data))
+            live = sum(1 for t in self.threads if t.is_alive())
+            if live < self.backend.concurrency and live < self.in_flight:
+                t = threading.Thread(target=self._worker, name="palhm-s3-part", daemon=True)
+                self.threads.append(t)
+                t.start()
+            self.cond.notify_all()
+
+    def _worker(self):
+        while True:
+            with self.cond:
+                while not self.queue and not self.done and not self.aborted and self.error is None:
+                    self.cond.wait(1.0)
+                if not self.queue or self.aborted or self.error is not None:
+                    if self.done or self.aborted or self.error is not None:
+                        return
+                    continue
+                number, data = self.queue.pop(0)
+            try:
+                etag = self._upload_part(number, data)
+            except BaseException as e:  # noqa: B902 - the feeder re-raises it
+                with self.cond:
+                    if self.error is None:
+                        self.error = e if isinstance(e, BackendError) else BackendError(
+                            "cannot upload part %d of s3://%s/%s: %s" % (number, self.backend.bucket, self.key, e))
+                    self.in_flight -= 1
+                    self.cond.notify_all()
+                return
+            finally:
+                del data
+            with self.cond:
+                self.parts[number] = etag
+                self.in_flight -= 1
+                self.cond.notify_all()
+
+    def _upload_part(self, number, data):
+        b = self.backend
+        c = b.client()
+        delay = 1.0
+        for attempt in range(1, PART_ATTEMPTS + 1):
+            if self.aborted:
+                raise BackendError("upload of s3://%s/%s was aborted" % (b.bucket, self.key))
+            try:
+                r = c.upload_part(Bucket=b.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
+                                  Body=data)
+                return r["ETag"]
+            except Exception as e:
+                if attempt == PART_ATTEMPTS or not is_transient(e):
+                    raise b._error("cannot upload part %d of s3://%s/%s (attempt %d)"
+                                   % (number, b.bucket, self.key, attempt), e) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 20.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_all(self):
+        with self.cond:
+            while self.in_flight > 0 and self.error is None:
+                self.cond.wait()
+            self.done = True
+            self.cond.notify_all()
+            if self.error is not None:
+                raise self.error
+
+    def close(self):
+        b = self.backend
+        if self.upload_id is None and self.part_number == 0:
+            # Smaller than one part: a single PUT.
+            data = bytes(self.buf[:self.fill]) if self.buf is not None else b""
+            self.buf, self.fill = None, 0
+            kwargs = {"Bucket": b.bucket, "Key": self.key, "Body": data}
+            if b.sink_class:
+                kwargs["StorageClass"] = b.sink_class
+            b.call("cannot upload s3://%s/%s" % (b.bucket, self.key), b.client().put_object, **kwargs)
+            return
+        try:
+            if self.fill:
+                self._cut()
+            self._wait_all()
+            parts = [{"PartNumber": n, "ETag": self.parts[n]} for n in sorted(self.parts)]
+            b.call("cannot complete the upload of s3://%s/%s" % (b.bucket, self.key),
+                   b.client().complete_multipart_upload, Bucket=b.bucket, Key=self.key, UploadId=self.upload_id,
+                   MultipartUpload={"Parts": parts})
+            self.upload_id = None
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self):
+        info = super().finish()
+        return ObjectInfo(info.size, info.sha256)
+
+    def abort(self):
+        with self.cond:
+            self.aborted = True
+            self.queue = []
+            self.buf, self.fill = None, 0
+            self.cond.notify_all()
+        for t in self.threads:
+            t.join(timeout=300)
+        if self.upload_id is not None:
+            upload_id, self.upload_id = self.upload_id, None
+            self.backend._abort_upload(self.key, upload_id)
 
 
 def make(params, task_id):
-    raise NotImplementedError
+    boto3, botocore = _import_boto3()
+    return S3Backend(params, task_id, boto3, botocore)
