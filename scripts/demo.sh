@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The quick-start demo, from nothing: makes its own virtual environment
+# (.venv-demo/), installs ansible-core and this collection (linked from the
+# checkout), runs playbooks/demo.yml on localhost, then lists the copies with
+# the palhm command. Backups land in demo/backups inside the checkout.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+venv="$repo/.venv-demo"
+cd "$repo"
+
+need=()
+for cmd in tar zstd ps; do command -v "$cmd" >/dev/null || need+=("$cmd")
+done
+if ((${#need[@]})); then
+    echo "demo: installing ${need[*]} (Debian packages)" >&2
+    apt-get update -qq && apt-get install -y -qq zstd tar procps >/dev/null
+fi
+
+pick_python() {
+    local root cand
+    root=$(pyenv root 2>/dev/null || true)
+    for cand in ${root:+"$root"/versions/3.11*/bin/python3} /usr/bin/python3.11 /usr/bin/python3; do
+        if [[ -x $cand ]] && "$cand" -c 'import venv, ensurepip' 2>/dev/null; then
+            echo "$cand"; return 0
+        fi
+    done
+    echo "demo: no Python 3.11+ with venv found (apt-get install python3-venv)" >&2
+    return 1
+}
+
+if [[ ! -x $venv/bin/ansible-playbook ]]; then
+    py=$(pick_python)
+    echo "demo: creating $venv with $py" >&2
+    "$py" -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.19,<2.20'
+fi
+
+# The collection: this checkout, linked where ansible.cfg looks for it.
+"$repo/scripts/dev-link.sh" >/dev/null
+export ANSIBLE_CONFIG="$repo/ansible.cfg"
+
+"$venv/bin/ansible-playbook" -e "ansible_python_interpreter=$venv/bin/python3" playbooks/demo.yml
+
+echo
+echo "== palhm list demo (the same engine as a command) =="
+PYTHONPATH="$repo/plugins/module_utils" "$venv/bin/python3" -m palhm -f demo/palhm.json list demo
+echo
+echo "== palhm verify demo =="
+PYTHONPATH="$repo/plugins/module_utils" "$venv/bin/python3" -m palhm -f demo/palhm.json verify demo
