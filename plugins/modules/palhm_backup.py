@@ -80,7 +80,8 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Config mistakes fail with the JSON path of the offending key, for example
+  - >-
+    Config mistakes fail with the JSON path of the offending key, for example
     C(tasks[0].objects[2].pipeline[1].exec-id: no exec named "zstd").
   - Long backups can run with C(async) and C(poll).
 seealso:

@@ -11,7 +11,8 @@ module: palhm_routine
 short_description: Run a PALHM routine task on the target host
 version_added: 1.0.0
 description:
-  - Runs a PALHM routine task, a sequence of steps run one after another. A step is a command
+  - >-
+    Runs a PALHM routine task, a sequence of steps run one after another. A step is a command
     (C(exec), C(exec-append), C(exec-inline); one command, not a pipe), a pointer to another task
     (C({"type": "task", "task-id": ID})), or the C(sigmask) builtin.
   - The first step whose exit code falls outside its accepted codes (C(ec)) stops the routine and fails it,
