@@ -23,7 +23,7 @@ description:
   - Give either the report settings as options, or O(config) to use the C(boot-report) object of the host's
     PALHM configuration.
 author:
-  - PALHM maintainers
+  - palhm.palhm contributors (@palhm)
 requirements:
   - python >= 3.9
   - boto3 (only for O(mua=aws-sns))
@@ -48,7 +48,8 @@ options:
       - V(mailx) runs O(mua_param.exec) with C(-s SUBJECT), C(-S OPT) for each of O(mua_param.int_opts) and the
         recipients, the body on its standard input.
       - V(smtp) talks SMTP to O(mua_param.host) with Python's standard library.
-      - V(sendmail) pipes the message with its C(To), C(Subject) and C(From) headers to C(sendmail -t -i).
+      - V(sendmail) pipes the message with its C(To), C(Subject) and C(From) headers to C(sendmail -t -i)
+        (plus C(-f SENDER) when O(mua_param.sender) is set).
       - V(aws-sns) publishes the report to each SNS ARN in O(mail_to).
       - Required unless O(config) is given.
     type: str
@@ -106,7 +107,9 @@ options:
         type: str
       sender:
         description:
-          - V(smtp) and V(sendmail) MUAs. The envelope sender and C(From) address. Defaults to C(USER@FQDN).
+          - V(smtp) and V(sendmail) MUAs. The envelope sender and C(From) address. Defaults to C(USER@FQDN)
+            (the C(From) header; with V(sendmail) the MTA then picks the envelope sender).
+          - With V(sendmail), it is passed as C(-f SENDER).
         type: str
       timeout:
         description:

@@ -38,6 +38,7 @@ attributes:
     description: The check only reads; it runs the same queries in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
 options:
   names:
     description:
@@ -152,7 +153,7 @@ results:
       type: str
       sample: SOA
     resolver:
-      description: The resolver that answered (C(ADDRESS#PORT)), or the first one asked when none did.
+      description: The resolver that answered (C(ADDRESS#PORT)), or null when none did.
       type: str
       sample: "127.0.0.1#53"
     status:
@@ -192,7 +193,7 @@ results:
       type: str
       sample: "2026-12-21T23:50:44+00:00"
     days_left:
-      description: Days until O(results[].rrsig_expiration), rounded down to two decimals; negative once expired.
+      description: Days until RV(results[].rrsig_expiration), rounded down to two decimals; negative once expired.
       type: float
       sample: 29.99
     ok:
@@ -252,7 +253,7 @@ problems:
   returned: success, and on failure after the queries ran
   type: list
   elements: str
-  sample: ["broken.example SOA: bogus (SERVFAIL): DNSSEC validation failed: SERVFAIL, but NOERROR with checking disabled (CD); EDE 7 (Signature Expired)"]
+  sample: ["broken.example SOA: bogus: DNSSEC validation fails (SERVFAIL, but NOERROR with checking disabled); EDE 7 (Signature Expired)"]
 expiry_warnings:
   description: Names whose signatures expire within O(min_days_left) when O(on_expiry=warn). They are also
     shown as warnings.

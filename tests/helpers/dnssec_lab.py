@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, palhm.palhm contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -6,8 +5,8 @@
 
 Used by the palhm_dnssec_check integration target and tests/functional.
 
-    dnssec_lab.py start DIR   sign the zones, start the resolvers, print lab.json
-    dnssec_lab.py stop DIR    stop the resolvers this lab started (by pid)
+    python3 dnssec_lab.py start DIR   sign the zones, start the resolvers, print lab.json
+    python3 dnssec_lab.py stop DIR    stop the resolvers this lab started (by pid)
 
 Zones (all under ``test.``, signed at start time so nothing in the repository
 ever expires):
@@ -30,7 +29,6 @@ Needs: unbound (Debian package), dnspython and cryptography.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import shutil
@@ -55,7 +53,7 @@ def _unbound_bin():
 
 def _free_port():
     """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
+    for _attempt in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.bind(("127.0.0.1", 0))
             port = u.getsockname()[1]
@@ -181,7 +179,7 @@ def _unbound_conf(workdir, name, port, kind):
         lines += [
             "  module-config: \"validator iterator\"",
             "  trust-anchor-file: \"%s\"" % os.path.join(workdir, "anchors.key"),
-            "  val-bogus-ttl: 1",
+            "  val-bogus-ttl: 0",
             "  access-control: 127.0.0.0/8 allow",
         ]
     elif kind == "nonvalidating":
@@ -249,7 +247,7 @@ class Lab:
             with open(conf, "w") as f:
                 f.write(_unbound_conf(self.workdir, name, port, name))
             check = subprocess.run([unbound + "-checkconf", conf], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, universal_newlines=True)
+                                   stderr=subprocess.STDOUT, universal_newlines=True, check=False)
             if check.returncode != 0:
                 raise RuntimeError("unbound-checkconf %s: %s" % (conf, check.stdout.strip()))
             log = open(os.path.join(self.workdir, "%s.stderr" % name), "wb")
@@ -293,7 +291,7 @@ class Lab:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-            for _ in range(100):
+            for _wait in range(100):
                 try:
                     done, _status = os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:

@@ -31,6 +31,7 @@ import email.message
 import email.utils
 import fcntl
 import json
+import math
 import os
 import re
 import smtplib
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 
 from . import schema
 from .errors import ConfigError, MissingLibraryError, StageError, TaskFailed
-from .runtime import VL_DEBUG, VL_INFO, state_dir
+from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, state_dir
 
 MUAS = ("stdout", "mailx", "aws-sns", "smtp", "sendmail")
 BOOT_WAITS = ("systemd",)
@@ -95,8 +96,8 @@ class BootReportSpec:
                 "boot-wait-timeout": self.boot_wait_timeout, "delay": self.delay}
 
 
-_KEYS = ("mua", "mua-param", "mail-to", "subject", "header", "uptime-since", "uptime", "bootid",
-         "boot-wait", "boot-wait-timeout", "delay")
+CONFIG_KEYS = ("mua", "mua-param", "mail-to", "subject", "header", "uptime-since", "uptime", "bootid",
+               "boot-wait", "boot-wait-timeout", "delay")
 
 
 def parse_config(values, wheres=None):
@@ -110,10 +111,10 @@ def parse_config(values, wheres=None):
     if not isinstance(values, dict):
         raise ConfigError("boot-report", "expected an object, got %s" % schema.show(values))
     for key in values:
-        if key not in _KEYS:
-            hint = difflib.get_close_matches(str(key), _KEYS, n=1)
+        if key not in CONFIG_KEYS:
+            hint = difflib.get_close_matches(str(key), CONFIG_KEYS, n=1)
             raise ConfigError(where(key), "unknown key%s" % (" (did you mean %r?)" % hint[0] if hint else
-                                                             " (allowed: %s)" % ", ".join(_KEYS)))
+                                                             " (allowed: %s)" % ", ".join(CONFIG_KEYS)))
     if "mua" not in values:
         raise ConfigError(where("mua"), "required key is missing (one of %s)" % ", ".join(MUAS))
     mua = schema.choice(values["mua"], where("mua"), MUAS)
@@ -251,16 +252,18 @@ def _yaml_scalar(value):
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             return yaml_str(str(value))
         return repr(value)
     return yaml_str(str(value))
 
 
+_YAML_WORDS = ("true", "false", "null", "yes", "no", "on", "off", "y", "n")
+
+
 def _yaml_key(key):
     key = str(key)
-    return key if _PLAIN_KEY.match(key) and key not in ("true", "false", "null", "yes", "no", "on", "off",
-                                                         "y", "n") else yaml_str(key)
+    return key if _PLAIN_KEY.match(key) and key not in _YAML_WORDS else yaml_str(key)
 
 
 def _yaml_lines(value, indent):
@@ -390,9 +393,13 @@ def time_zone():
 
 
 def iso_local(epoch):
+    """Local time with its UTC offset, to the second; None when unknown."""
     if epoch is None:
         return None
-    return datetime.datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    try:
+        return datetime.datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # a record written by something else
 
 
 def uptime_since(now, uptime):
@@ -599,6 +606,13 @@ def record_boot(directory=None, boot=None, now=None):
     directory = directory or state_dir()
     boot = boot or current_boot()
     _ensure_state_dir(directory)
+    try:
+        return _record_boot(directory, boot, now)
+    except OSError as e:
+        raise TaskFailed("boot report: cannot record this boot in %s: %s" % (directory, e)) from None
+
+
+def _record_boot(directory, boot, now):
     with _StateLock(directory):
         rec_path = _state_path(BOOT_RECORD, directory)
         clean_path = _state_path(CLEAN_RECORD, directory)
@@ -626,8 +640,11 @@ def mark_clean_shutdown(directory=None, boot=None, now=None):
     _ensure_state_dir(directory)
     doc = {"bootid": boot["bootid"], "pid1-start": boot["pid1-start"], "start": boot["start"],
            "end": time.time() if now is None else now}
-    with _StateLock(directory):
-        _write_json(_state_path(CLEAN_RECORD, directory), doc)
+    try:
+        with _StateLock(directory):
+            _write_json(_state_path(CLEAN_RECORD, directory), doc)
+    except OSError as e:
+        raise TaskFailed("boot report: cannot record the clean shutdown in %s: %s" % (directory, e)) from None
     return doc
 
 
@@ -674,13 +691,21 @@ def compose(spec, now=None, facts=None, previous=None):
 # ---------------------------------------------------------------------------
 # Sending
 # ---------------------------------------------------------------------------
+def _fqdn():
+    name = socket.getfqdn()
+    # getfqdn() says "localhost" when the host name maps to 127.0.0.1 first.
+    if not name or name.startswith("localhost"):
+        name = socket.gethostname()
+    return name
+
+
 def _default_sender():
     try:
         import pwd
         user = pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         user = "root"
-    return "%s@%s" % (user, socket.getfqdn() or socket.gethostname())
+    return "%s@%s" % (user, _fqdn())
 
 
 def build_message(spec, subject, body, sender):
@@ -689,7 +714,7 @@ def build_message(spec, subject, body, sender):
     msg["To"] = ", ".join(spec.mail_to)
     msg["Subject"] = subject
     msg["Date"] = email.utils.formatdate(localtime=True)
-    msg["Message-ID"] = email.utils.make_msgid(domain=socket.getfqdn() or None)
+    msg["Message-ID"] = email.utils.make_msgid(domain=_fqdn())
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(body)
     return msg
@@ -726,6 +751,9 @@ def send_sendmail(spec, subject, body):
     p = spec.mua_param
     msg = build_message(spec, subject, body, p.get("sender") or _default_sender())
     argv = [p.get("exec", "/usr/sbin/sendmail"), "-t", "-i"]
+    if p.get("sender"):
+        # The envelope sender too (bounces go there); else the MTA uses the caller.
+        argv += ["-f", p["sender"]]
     _pipe_to(argv, msg.as_bytes(), "boot report (sendmail)")
     return list(spec.mail_to)
 
@@ -841,6 +869,8 @@ def run(spec, rt=None, check_mode=False, mark_clean=False):
         doc = mark_clean_shutdown()
         _log(rt, VL_INFO, "boot report: clean shutdown of boot %s recorded" % doc["bootid"])
         return {"marked_clean": True, "bootid": doc["bootid"], "sent": False, "changed": True}
+    if spec is None:
+        raise ConfigError("boot-report", "the configuration has no boot-report object")
     facts = gather_facts(spec, check_mode=check_mode)
     if "boot-wait" in facts:
         _log(rt, VL_DEBUG, "boot report: systemd reached state %s" % facts["boot-wait"].get("state"))
@@ -848,7 +878,15 @@ def run(spec, rt=None, check_mode=False, mark_clean=False):
         _log(rt, VL_DEBUG, "boot report: waiting %s s before sending" % spec.delay)
         time.sleep(spec.delay)
     boot = current_boot()
-    previous = peek_previous(boot=boot) if check_mode else record_boot(boot=boot)
+    if check_mode:
+        previous = peek_previous(boot=boot)
+    else:
+        try:
+            previous = record_boot(boot=boot)
+        except TaskFailed as e:
+            # The report matters more than the record: send it anyway.
+            _log(rt, VL_WARNING, "%s; the report says the previous shutdown is unknown" % e)
+            previous = {"shutdown": "unknown", "reason": str(e)}
     subject, body = compose(spec, facts=facts, previous=previous)
     result = {"subject": subject, "body": body, "recipients": list(spec.mail_to), "mua": spec.mua,
               "sent": False, "previous_shutdown": previous.get("shutdown", "unknown"),

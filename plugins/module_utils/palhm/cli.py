@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 
 from . import __version__, config
@@ -25,7 +26,9 @@ HELP = {
     "mods": "mods: list the optional engine modules",
     "list": "list TASK [--json]: the copies of a backup task (prefix, state, size, objects)",
     "verify": "verify TASK [PREFIX]: re-hash a copy's objects against its manifest (default: newest)",
-    "restore": "restore TASK [PREFIX] PATH: stream one object of a complete copy to stdout, verified",
+    "restore": "restore TASK [PREFIX] PATH [--exec ID | --exec-inline CMD]... [--into FILE] [--verify-first]: "
+               "stream one object of a complete copy (default: newest) to stdout or FILE, verified against "
+               "its manifest, optionally through a pipeline of Execs",
     "boot-report": "boot-report [--mark-clean-shutdown]: compose and send the boot report",
     "help": "help [CMD]: this help",
 }
@@ -61,6 +64,16 @@ def _parser():
     s = sub.add_parser("restore", help=HELP["restore"])
     s.add_argument("task")
     s.add_argument("args", nargs="+", metavar="[PREFIX] PATH")
+    s.add_argument("--exec", dest="pipeline", action="append", metavar="ID",
+                   type=lambda v: {"type": "exec", "exec-id": v},
+                   help="pipe the object through this Exec of the config (repeat for a pipeline)")
+    s.add_argument("--exec-inline", dest="pipeline", action="append", metavar="CMD",
+                   type=lambda v: {"type": "exec-inline", "argv": shlex.split(v)},
+                   help="pipe the object through this command (split like a shell would, run without one)")
+    s.add_argument("--into", metavar="FILE",
+                   help="write to FILE (replaced atomically, only once verified) instead of stdout")
+    s.add_argument("--verify-first", action="store_true",
+                   help="with a pipeline: verify the whole object before feeding it (reads it twice)")
     s = sub.add_parser("boot-report", help=HELP["boot-report"])
     s.add_argument("--mark-clean-shutdown", action="store_true")
     s = sub.add_parser("help", help=HELP["help"])
@@ -140,12 +153,14 @@ def main(argv=None):
             out.write("%s: %d objects verified, %d bytes\n" % (res["prefix"], len(res["objects"]), res["bytes"]))
             return 0
         if cmd == "restore":
-            from .inspect import restore_to_fd
+            from .restore import restore
             prefix, path = (None, args.args[0]) if len(args.args) == 1 else args.args[:2]
             if len(args.args) > 2:
                 raise UsageError("restore takes TASK [PREFIX] PATH")
             out.flush()
-            restore_to_fd(rt.config, args.task, prefix, path, out.fileno())
+            with cancel_on_signals(rt):
+                restore(rt.config, args.task, prefix, path, dest=args.into, pipeline_items=args.pipeline,
+                        rt=rt, out_fd=None if args.into else out.fileno(), verify_first=args.verify_first)
             return 0
         if cmd == "boot-report":
             from . import bootreport
@@ -154,7 +169,9 @@ def main(argv=None):
             return 0
         raise UsageError("unknown command %r" % cmd)  # pragma: no cover
     except PalhmError as e:
-        sys.stderr.write("palhm: %s\n" % e)
+        # One line per problem, each prefixed, so cron mail reads well.
+        for line in str(e).splitlines() or [type(e).__name__]:
+            sys.stderr.write("palhm: %s\n" % line)
         return e.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("palhm: interrupted\n")

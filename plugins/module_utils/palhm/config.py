@@ -21,6 +21,7 @@ DEFAULT_PATH = "/etc/palhm/palhm.conf"
 DEFAULT_TASK = "default"
 KNOWN_MODULES = {
     "aws": "aws-s3 backup backend and aws-sns boot report MUA (needs boto3)",
+    "dnssec": "dnssec-check task (needs dnspython)",
 }
 TOP_KEYS = ("include", "modules", "nb-workers", "vl", "execs", "tasks", "boot-report", "metrics")
 
@@ -88,7 +89,9 @@ def _load_into(raw, path, seen, doc=None, label=None):
         target.extend(Located(where + "%s[%d]" % (key, i), item) for i, item in enumerate(items))
     if "boot-report" in doc:
         br = doc["boot-report"]
-        schema.obj(br, where + "boot-report")
+        if not isinstance(br, dict):
+            schema.obj(br, where + "boot-report")  # raises: not an object
+        # Keys are checked by bootreport.parse_config, which names their path.
         for key, value in br.items():
             loc = Located(where + "boot-report." + key, value)
             if key == "mail-to":
@@ -174,7 +177,12 @@ def build(raw):
     if "metrics" in raw.scalars:
         loc = raw.scalars["metrics"]
         schema.obj(loc.value, loc.where, required=("path",))
-        metrics = {"path": schema.string(loc.value["path"], schema.join(loc.where, "path"))}
+        mpath = schema.string(loc.value["path"], schema.join(loc.where, "path"))
+        # cron and systemd run palhm from / : a relative path would land anywhere.
+        if not os.path.isabs(mpath) or mpath.endswith("/"):
+            raise ConfigError(schema.join(loc.where, "path"), "must be the absolute path of a file, got %s"
+                              % schema.show(mpath))
+        metrics = {"path": os.path.normpath(mpath)}
     task_map = tasks.parse_all(raw.tasks, execs, raw.modules)
     boot_report = None
     if raw.boot_report:

@@ -330,11 +330,9 @@ def classify(query, reply, cd_reply=None, *, now, min_days_left=DEFAULT_MIN_DAYS
         res["status"] = "bogus"
         res["records"] = list(cd_reply.records)
         _expiry(res, cd_reply, now)
-        res["reason"] = "DNSSEC validation failed: SERVFAIL, but %s with checking disabled (CD)" % cd_reply.rcode
-        if reply.ede:
-            res["reason"] += "; " + ede_text(reply.ede)
-        else:
-            res["reason"] += "; the resolver gave no extended error"
+        res["reason"] = ("DNSSEC validation fails (SERVFAIL, but %s with checking disabled)"
+                         % cd_reply.rcode)
+        res["reason"] += "; " + (ede_text(reply.ede) if reply.ede else "the resolver gave no extended error")
         if res["days_left"] is not None and res["days_left"] < 0:
             res["reason"] += "; signatures expired %s" % res["rrsig_expiration"]
         return res
@@ -369,13 +367,12 @@ def classify(query, reply, cd_reply=None, *, now, min_days_left=DEFAULT_MIN_DAYS
     if res["days_left"] is None:
         res["reason"] = "validated (AD); the answer carried no RRSIG to date"
         return res
-    res["reason"] = "validated (AD); signatures expire %s, in %.2f days" % (res["rrsig_expiration"],
-                                                                         res["days_left"])
+    days = format(res["days_left"], ".2f")
+    res["reason"] = "validated (AD); signatures expire %s, in %s days" % (res["rrsig_expiration"], days)
     seconds_left = min(reply.expirations) - now
     if seconds_left < min_days_left * DAY:
-        short = ("signatures expire %s, in %.2f days, less than the %g days required "
-                 "(re-signing stalled or a key rollover missed?)"
-                 % (res["rrsig_expiration"], res["days_left"], min_days_left))
+        short = ("signatures expire %s, in %s days, less than the %g days required "
+                 "(re-signing stalled or a key rollover missed?)" % (res["rrsig_expiration"], days, min_days_left))
         if on_expiry == "warn":
             res["warning"] = short
             res["reason"] = "validated (AD); " + short
@@ -529,10 +526,7 @@ def check_one(query, resolvers, opts, now):
 
 
 def problem_line(res):
-    head = "%s %s: %s" % (res["name"], res["type"], res["status"])
-    if res["rcode"] and res["status"] != "secure":
-        head += " (%s)" % res["rcode"]
-    return "%s: %s" % (head, res["reason"])
+    return "%s %s: %s: %s" % (res["name"], res["type"], res["status"], res["reason"])
 
 
 def run_check(queries, opts, now=None, cancel=None):
@@ -578,7 +572,7 @@ def run_check(queries, opts, now=None, cancel=None):
 
 
 def check(names, resolvers=None, port=DEFAULT_PORT, timeout=DEFAULT_TIMEOUT, min_days_left=DEFAULT_MIN_DAYS_LEFT,
-          on_expiry="fail", allow_insecure=False, must_fail=None, now=None):
+          allow_insecure=False, must_fail=None, now=None, on_expiry="fail"):
     """Check `names` (domain names, {"name", "type"} dicts or (name, type)
     pairs) through `resolvers` (IP addresses; None: /etc/resolv.conf).
 
