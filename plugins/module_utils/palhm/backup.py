@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from . import retention, schema
 from .backends import aws, localfs, null
 from .backends.base import check_object_path, new_prefix
-from .errors import BackendError, CancelledError, ConfigError, PalhmError, StageError, TaskFailed
+from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
 from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, Task, host_lock

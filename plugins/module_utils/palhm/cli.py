@@ -183,6 +183,3 @@ def main(argv=None):
             pass
         return EXIT_TASK_FAILED
 
-
-if __name__ == "__main__":
-    sys.exit(main())

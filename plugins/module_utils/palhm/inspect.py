@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 from . import schema
 from .backends.base import COMPLETE
@@ -52,7 +51,7 @@ def pick_complete(cfg, task_id, prefix=None):
     raise UsageError("task %s has no copy %s" % (schema.show(task_id), schema.show(prefix)))
 
 
-def _stream(backend, copy, obj, out_fd=None):
+def _stream(backend, copy, obj):
     h = hashlib.sha256()
     size = 0
     with backend.open_object(copy.prefix, obj["path"]) as f:
@@ -62,11 +61,6 @@ def _stream(backend, copy, obj, out_fd=None):
                 break
             h.update(data)
             size += len(data)
-            if out_fd is not None:
-                view = memoryview(data)
-                while view:
-                    n = os.write(out_fd, view)
-                    view = view[n:]
     if size != obj["size"] or h.hexdigest() != obj["sha256"]:
         raise VerifyError("object %s of copy %s does not match its manifest (size %d, expected %d; sha256 %s, "
                           "expected %s)" % (obj["path"], copy.prefix, size, obj["size"], h.hexdigest(),
@@ -84,11 +78,3 @@ def verify(cfg, task_id, prefix=None):
             raise VerifyError("object %s of copy %s cannot be read: %s" % (obj["path"], copy.prefix, e)) from None
         done.append(obj["path"])
     return {"prefix": copy.prefix, "objects": done, "bytes": total}
-
-
-def restore_to_fd(cfg, task_id, prefix, path, out_fd):
-    backend, copy = pick_complete(cfg, task_id, prefix)
-    for obj in copy.manifest.get("objects", []):
-        if obj["path"] == path:
-            return {"prefix": copy.prefix, "path": path, "size": _stream(backend, copy, obj, out_fd)}
-    raise UsageError("copy %s of task %s has no object %s" % (copy.prefix, task_id, schema.show(path)))

@@ -104,9 +104,13 @@ class Pipeline:
     """``stages[0] | stages[1] | ... > stdout`` where stdout is a file
     descriptor, STDOUT_PIPE or STDOUT_CAPTURE."""
 
-    def __init__(self, stages, label, stdout, rt=None):
+    def __init__(self, stages, label, stdout, rt=None, stdin_pipe=False):
         if not stages:
             raise ValueError("empty pipeline")
+        # stdin_pipe: the first stage reads a pipe palhm writes to (in_fd,
+        # restores); otherwise it reads /dev/null.
+        self.stdin_pipe = stdin_pipe
+        self.in_fd = None
         self.stages = list(stages)
         self.label = label
         self.stdout = stdout
@@ -129,7 +133,14 @@ class Pipeline:
     def start(self):
         parent = os.getpid()
         readers = {}
-        prev_read = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if self.stdin_pipe:
+            prev_read, self.in_fd = os.pipe2(os.O_CLOEXEC)
+            try:
+                fcntl.fcntl(self.in_fd, _F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+        else:
+            prev_read = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.started = time.monotonic()
         try:
             for i, exe in enumerate(self.stages):
@@ -146,12 +157,15 @@ class Pipeline:
                     r, out = None, self.stdout
                 er, ew = os.pipe2(os.O_CLOEXEC)
                 try:
-                    proc = subprocess.Popen(
+                    # The engine also runs outside Ansible (the palhm command)
+                    # and streams: no AnsibleModule.run_command here.
+                    proc = subprocess.Popen(  # pylint: disable=ansible-bad-function
                         list(exe.argv), stdin=prev_read, stdout=out, stderr=ew, env=_env(exe),
                         close_fds=True, preexec_fn=_child_setup(parent))
                 except OSError as e:
                     for fd in (er, ew) + ((r, out) if r is not None else ()):
                         os.close(fd)
+                    self.close_in()
                     self.terminate()
                     raise StageError("%s, stage %d" % (self.label, i + 1), exe.argv, None,
                                      "cannot start: %s" % e) from None
@@ -188,7 +202,7 @@ class Pipeline:
             sel.register(fd, selectors.EVENT_READ)
         try:
             while readers:
-                for key, _ in sel.select():
+                for key, _events in sel.select():
                     try:
                         data = os.read(key.fd, 65536)
                     except OSError:
@@ -231,6 +245,12 @@ class Pipeline:
         self.duration = time.monotonic() - self.started
         return [StageResult(list(exe.argv), p.returncode, exe.ec.accepts(p.returncode), t.text())
                 for exe, p, t in zip(self.stages, self.procs, self.stderr_tails)]
+
+    def close_in(self):
+        """End the first stage's input (stdin_pipe)."""
+        if self.in_fd is not None:
+            os.close(self.in_fd)
+            self.in_fd = None
 
     def close_out(self):
         if self.out_fd is not None:
