@@ -19,7 +19,7 @@ from .backends.base import check_object_path, new_prefix
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
-from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, Task, host_lock
+from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, Task, host_lock, lock_is_held
 
 BACKENDS = {"null": null, "localfs": localfs, "aws-s3": aws}
 DEFAULT_GROUP = "default"
@@ -163,9 +163,15 @@ class BackupTask(Task):
                 "objects": [{"path": o.path, "group": o.group,
                              "pipeline": [list(s.argv) for s in o.stages]} for o in self.objects],
                 "nb_workers": rt.config.workers(), "would_remove_leftovers": [], "would_rotate": []}
+        busy = lock_is_held("task-" + self.id, "task %r" % self.id) or \
+            lock_is_held("root-" + backend.lock_key(), "a backup into %s" % backend.location())
+        if busy:
+            # A real run now would stop at the lock and touch nothing.
+            plan["would_fail"] = busy
         if backend.stores:
             copies = backend.list_copies()
-            plan["would_remove_leftovers"] = [c.prefix for c in copies if c.state == "incomplete"]
+            if not busy:
+                plan["would_remove_leftovers"] = [c.prefix for c in copies if c.state == "incomplete"]
             prefix = new_prefix(set()) or "NEW"
             survivors = [c for c in copies if c.state != "incomplete"]
             from .backends.base import Copy, COMPLETE

@@ -150,12 +150,19 @@ class Config:
     def describe(self):
         out = {"files": self.files, "modules": self.modules, "vl": self.vl, "nb-workers": self.nb_workers,
                "execs": [e.describe() for e in self.execs.values()],
-               "tasks": [t.describe() for t in self.tasks.values()]}
+               "tasks": [_describe_task(t) for t in self.tasks.values()]}
         if self.boot_report is not None:
             out["boot-report"] = self.boot_report.describe()
         if self.metrics is not None:
             out["metrics"] = self.metrics
         return out
+
+
+def _describe_task(task):
+    out = task.describe()
+    if task.pings is not None:
+        out["pings"] = task.pings.describe()
+    return out
 
 
 def build(raw):

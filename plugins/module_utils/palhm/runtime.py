@@ -78,13 +78,27 @@ def state_dir():
     return os.environ.get("PALHM_STATE_DIR") or "/var/lib/palhm"
 
 
-@contextmanager
-def host_lock(name, what):
-    """Hold an exclusive per-host lock `name`; fail at once if it is held."""
+def _lock_path(name):
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     if len(safe) > 100 or safe != name:
         safe = safe[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
-    path = os.path.join(run_dir(), safe + ".lock")
+    return os.path.join(run_dir(), safe + ".lock")
+
+
+def lock_is_held(name, what):
+    """The LockHeldError message when lock `name` is held now, else None
+    (check mode: what a real run would meet, without waiting or keeping it)."""
+    try:
+        with host_lock(name, what):
+            return None
+    except LockHeldError as e:
+        return str(e)
+
+
+@contextmanager
+def host_lock(name, what):
+    """Hold an exclusive per-host lock `name`; fail at once if it is held."""
+    path = _lock_path(name)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:

@@ -12,13 +12,27 @@ first puts the marker back, then deletes the manifest, the objects and the
 marker last, so a crash mid-delete leaves an incomplete copy, never a
 "complete" one with objects missing.
 
+Listing: one paginated ListObjectsV2 over ROOT/ (no delimiter) gives every
+copy's state, size and object count in one request per 1,000 keys; the
+manifests of complete copies are then read, 16 at a time, and their sizes
+used. Deletes go in DeleteObjects batches of 1,000 keys.
+
 Streaming: each object's bytes are fed in chunks and cut into parts of a
 multipart upload. Parts are uploaded from a few threads with a bounded number
-in flight, so memory stays about part size x (parts in flight + 1). The part
-size grows with the part number (see part_size_for) so that no object needs
-more than 10,000 parts up to the S3 maximum object size of 5 TiB, with or
-without ``alloc-size``. An object smaller than its first part is sent with a
-single PUT.
+in flight (`upload-concurrency`, default 8, fewer once parts are big), so
+memory stays about part size x (parts in flight + 1): 72 MiB per object with
+the default 8 MiB parts. The part size grows with the part number (see
+part_size_for) so that no object needs more than 10,000 parts up to the S3
+maximum object size of 5 TiB, with or without ``alloc-size``. An object
+smaller than its first part is sent with a single PUT.
+
+backend-param beyond the original's: `region`, `endpoint-url` (S3-compatible
+stores; path-style addressing, checksums only where S3 requires them),
+`access-key`/`secret-key`/`session-token` (else the profile or boto3's default
+chain), `part-size` (first part size, 5 MiB..5 GiB), `upload-concurrency`
+(1..64), `payload-signing` (false skips botocore's SHA-256 of every upload
+body over plain http: less CPU; integrity then rests on TCP and the
+manifest's SHA-256, which `palhm verify` checks).
 
 boto3 is imported when a backend is made, never at config parse time.
 """
@@ -61,13 +75,15 @@ PART_MEMORY_BUDGET = 128 * MiB   # fewer parts in flight once parts grow big
 DELETE_BATCH = 1000              # DeleteObjects takes at most 1,000 keys
 PAGE_SIZE = 1000
 PART_ATTEMPTS = 4                # our retries around each part, on top of botocore's
+RETRY_BASE_DELAY = 1.0           # seconds; doubles per attempt, with jitter
+ABORT_GRACE = 30.0               # seconds an aborted upload waits for its parts in flight
 BOTO_MAX_ATTEMPTS = 5
 
 STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                    "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
 
 PARAMS = ("bucket", "profile", "sink-storage-class", "rot-storage-class", "region", "endpoint-url",
-          "access-key", "secret-key", "session-token", "part-size", "upload-concurrency")
+          "access-key", "secret-key", "session-token", "part-size", "upload-concurrency", "payload-signing")
 
 # Module option (amazon.aws name) -> backend-param key.
 MODULE_OPTIONS = {"profile": "profile", "region": "region", "endpoint_url": "endpoint-url",
@@ -187,6 +203,9 @@ def parse_params(raw, path):
         params["upload-concurrency"] = schema.integer(raw["upload-concurrency"],
                                                       schema.join(path, "upload-concurrency"),
                                                       minimum=1, maximum=64, allow_string=True)
+    params["payload-signing"] = None
+    if raw.get("payload-signing") is not None:
+        params["payload-signing"] = schema.boolean(raw["payload-signing"], schema.join(path, "payload-signing"))
     # Secrets: checked without ever echoing the value.
     secrets = {}
     for key in ("access-key", "secret-key", "session-token"):
@@ -216,6 +235,25 @@ def describe_params(params):
     return out
 
 
+# The module options of plugins/doc_fragments/aws.py, for the modules'
+# argument_spec (amazon.aws names and aliases).
+ARGUMENT_SPEC = {
+    "profile": {"type": "str", "aliases": ["aws_profile"]},
+    "region": {"type": "str", "aliases": ["aws_region"]},
+    "endpoint_url": {"type": "str", "aliases": ["aws_endpoint_url"]},
+    "access_key": {"type": "str", "aliases": ["aws_access_key_id", "aws_access_key"], "no_log": False},
+    "secret_key": {"type": "str", "aliases": ["aws_secret_access_key", "aws_secret_key"], "no_log": True},
+    "session_token": {"type": "str", "aliases": ["aws_session_token"], "no_log": True},
+}
+REQUIRED_TOGETHER = [["access_key", "secret_key"]]
+MUTUALLY_EXCLUSIVE = [["profile", "access_key"], ["profile", "secret_key"]]
+
+
+def argument_spec():
+    """A fresh copy of ARGUMENT_SPEC to merge into a module's argument_spec."""
+    return {k: dict(v, aliases=list(v["aliases"])) for k, v in ARGUMENT_SPEC.items()}
+
+
 def module_args_to_params(module_params):
     """The amazon.aws-style module options (profile, region, endpoint_url,
     access_key, secret_key, session_token) as aws-s3 backend-param keys; only
@@ -235,6 +273,31 @@ def apply_module_args(backend_param, module_params):
     merged = dict(backend_param or {})
     merged.update(module_args_to_params(module_params))
     return merged
+
+
+def override_parsed(params, module_params, path="module options"):
+    """Parsed aws-s3 params (from a config file) with the module's AWS
+    options, when set, taking precedence; checked like backend-param."""
+    overrides = module_args_to_params(module_params)
+    if not overrides:
+        return params
+    checked = parse_params(dict(overrides, bucket=params["bucket"], root=params["root"]), path)
+    out = dict(params)
+    for key in ("profile", "region", "endpoint-url"):
+        if key in overrides:
+            out[key] = checked[key]
+    if checked["credentials"] is not None:
+        out["credentials"] = checked["credentials"]
+    return out
+
+
+def apply_to_task(task, module_params):
+    """Give a parsed backup task of the aws-s3 backend the module's AWS
+    options (profile, region, endpoint_url, access_key, secret_key,
+    session_token) that were set. Other tasks are left alone."""
+    if getattr(task, "backend_name", None) == "aws-s3":
+        task.params = override_parsed(task.params, module_params)
+    return task
 
 
 # -- boto3 glue --------------------------------------------------------------
@@ -265,19 +328,17 @@ _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "Throttli
 
 def is_transient(e):
     """A server error, throttling or a broken connection: worth another try."""
-    try:
-        import botocore.exceptions as bex  # pylint: disable=import-outside-toplevel
-    except ImportError:  # pragma: no cover
-        return False
-    if isinstance(e, (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError,
-                      bex.ConnectTimeoutError, bex.ResponseStreamingError)):
-        return True
-    if isinstance(e, (ConnectionError, socket.timeout)):
-        return True
-    if isinstance(e, bex.ClientError):
+    if isinstance(getattr(e, "response", None), dict):  # botocore's ClientError and kin
         status = _status(e)
         return _error_code(e) in _TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
-    return False
+    if isinstance(e, (ConnectionError, socket.timeout)):
+        return True
+    try:
+        import botocore.exceptions as bex  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return False
+    return isinstance(e, (bex.EndpointConnectionError, bex.ConnectionClosedError, bex.ReadTimeoutError,
+                          bex.ConnectTimeoutError, bex.ResponseStreamingError))
 
 
 def _describe_error(e):
@@ -363,19 +424,30 @@ class S3Backend(Backend):
         cfg = {"retries": {"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
                "max_pool_connections": max(10, self.concurrency * 8),
                "connect_timeout": 20, "read_timeout": 120}
+        s3cfg = {}
         if self.params.get("endpoint-url"):
             # S3-compatible stores (Ceph RGW, MinIO) on a plain host name or IP.
-            cfg["s3"] = {"addressing_style": "path"}
-        # Newer botocore adds CRC checksums (aws-chunked trailers) to every
-        # upload; many S3-compatible stores reject them. Checksum only when
-        # the API requires it; our own SHA-256 goes into the manifest.
+            s3cfg["addressing_style"] = "path"
+        if self.params.get("payload-signing") is not None:
+            # botocore SHA-256-signs every upload body over plain http: a
+            # second pass over the data besides the manifest's SHA-256.
+            s3cfg["payload_signing_enabled"] = self.params["payload-signing"]
+        if s3cfg:
+            cfg["s3"] = s3cfg
+        extras = [{}]
+        if self.params.get("endpoint-url"):
+            # Newer botocore adds CRC checksums (aws-chunked trailers) to
+            # every upload; many S3-compatible stores (Ceph before 18) reject
+            # them. There, checksum only where the API requires it. On AWS
+            # itself botocore's defaults stay (CRC32 on uploads).
+            extras.insert(0, {"request_checksum_calculation": "when_required",
+                              "response_checksum_validation": "when_required"})
         config = None
-        for extra in ({"request_checksum_calculation": "when_required",
-                       "response_checksum_validation": "when_required"}, {}):
+        for extra in extras:
             try:
                 config = botocore.config.Config(**dict(cfg, **extra))
                 break
-            except TypeError:
+            except TypeError:  # botocore older than 1.36
                 continue
         region = self.params.get("region") or session.region_name
         if not region and self.params.get("endpoint-url"):
@@ -397,8 +469,8 @@ class S3Backend(Backend):
             raise self._error(what, e) from None
 
     def _error(self, what, e):
-        bex = self._botocore.exceptions
-        if isinstance(e, bex.NoCredentialsError):
+        bex = getattr(self._botocore, "exceptions", None)
+        if bex is not None and isinstance(e, bex.NoCredentialsError):
             return BackendError("%s: no AWS credentials found (set profile, access-key/secret-key, or the "
                                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY environment)" % what)
         return BackendError("%s: %s" % (what, _describe_error(e)))
@@ -410,8 +482,7 @@ class S3Backend(Backend):
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix_key,
                                            PaginationConfig={"PageSize": self.page_size}):
-                for obj in page.get("Contents", ()):
-                    yield obj
+                yield from page.get("Contents", ())
         except Exception as e:
             raise self._error("cannot list s3://%s/%s" % (self.bucket, prefix_key), e) from None
 
@@ -420,8 +491,7 @@ class S3Backend(Backend):
         paginator = c.get_paginator("list_multipart_uploads")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix_key):
-                for up in page.get("Uploads", ()):
-                    yield up
+                yield from page.get("Uploads", ())
         except Exception as e:
             raise self._error("cannot list unfinished uploads under s3://%s/%s" % (self.bucket, prefix_key),
                               e) from None
@@ -455,12 +525,13 @@ class S3Backend(Backend):
                 objs = manifest.get("objects", [])
                 size = sum(o.get("size", 0) for o in objs if isinstance(o, dict))
                 copies.append(Copy(prefix, COMPLETE, size, len(objs), manifest, self.location(prefix), extra))
-            elif info["marker"] or info["manifest"]:
+            elif info["marker"]:
                 # A marker without a manifest: being made, or being removed.
-                # (A manifest that cannot be read is not trusted either.)
                 copies.append(Copy(prefix, INCOMPLETE, info["size"], info["objects"], None,
                                    self.location(prefix), extra))
             else:
+                # Made by the original PALHM, or a manifest palhm cannot read
+                # (never written half: a PUT is atomic): kept, not verifiable.
                 copies.append(Copy(prefix, LEGACY, info["size"], info["objects"], None, self.location(prefix),
                                    extra))
         return copies
@@ -489,7 +560,7 @@ class S3Backend(Backend):
                     with lock:
                         out[prefix] = m
 
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(16, len(prefixes)))]
+        threads = [threading.Thread(target=worker, daemon=True) for dummy in range(min(16, len(prefixes)))]
         for t in threads:
             t.start()
         for t in threads:
@@ -613,8 +684,12 @@ class S3Backend(Backend):
         # rotation and must never need a Glacier restore.
         self.call("cannot write s3://%s/%s" % (self.bucket, key), self.client().put_object,
                   Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
-        # The copy is complete from here; the marker is only a leftover now.
-        self.delete_keys([self.key(self.prefix, MARKER_NAME)])
+        # The copy is complete from here (a manifest wins over a marker), so
+        # failing to remove the marker must not fail, let alone roll back, it.
+        try:
+            self.delete_keys([self.key(self.prefix, MARKER_NAME)])
+        except BackendError:
+            pass
         with self._sinks_lock:
             self._sinks = []
 
@@ -683,6 +758,7 @@ class S3Sink(HashingSink):
         self.alloc_size = alloc_size
         self.buf = None               # the part being filled
         self.fill = 0
+        self.free = []                # buffers of uploaded parts, for reuse
         self.part_number = 0          # parts cut so far
         self.upload_id = None
         self.parts = {}               # part number -> ETag
@@ -698,7 +774,9 @@ class S3Sink(HashingSink):
         return part_size_for(self.part_number + 1, self.alloc_size, self.backend.part_size)
 
     def _max_in_flight(self, size):
-        return max(1, min(self.backend.concurrency, PART_MEMORY_BUDGET // size))
+        # Up to upload-concurrency parts, fewer once parts grow big (memory is
+        # about part size x (parts in flight + 1)), but never fewer than 2.
+        return min(self.backend.concurrency, max(2, PART_MEMORY_BUDGET // size))
 
     def write(self, data):
         if self.aborted:
@@ -710,7 +788,17 @@ class S3Sink(HashingSink):
             if self.buf is None:
                 # One buffer per part, handed as is to the upload: the bytes
                 # are copied once, from the pipe's chunk into the part.
-                self.buf = bytearray(self._next_part_size())
+                # Buffers of uploaded parts are reused (no page faults, no
+                # zeroing); there are never more than parts in flight + 1.
+                if self.part_number >= MAX_PARTS:
+                    raise BackendError("s3://%s/%s: the stream exceeds the S3 maximum object size (10,000 parts)"
+                                       % (self.backend.bucket, self.key))
+                size = self._next_part_size()
+                with self.cond:
+                    self.free = [b for b in self.free if len(b) == size]
+                    self.buf = self.free.pop() if self.free else None
+                if self.buf is None:
+                    self.buf = bytearray(size)
                 self.fill = 0
             n = min(len(view), len(self.buf) - self.fill)
             self.buf[self.fill:self.fill + n] = view[:n]
@@ -778,17 +866,17 @@ class S3Sink(HashingSink):
                     self.in_flight -= 1
                     self.cond.notify_all()
                 return
-            finally:
-                del data
             with self.cond:
                 self.parts[number] = etag
                 self.in_flight -= 1
+                if isinstance(data, bytearray) and not self.aborted and not self.done:
+                    self.free.append(data)
                 self.cond.notify_all()
 
     def _upload_part(self, number, data):
         b = self.backend
         c = b.client()
-        delay = 1.0
+        delay = RETRY_BASE_DELAY
         for attempt in range(1, PART_ATTEMPTS + 1):
             if self.aborted:
                 raise BackendError("upload of s3://%s/%s was aborted" % (b.bucket, self.key))
@@ -828,6 +916,7 @@ class S3Sink(HashingSink):
             if self.fill:
                 self._cut()
             self._wait_all()
+            self.free = []  # finished sinks stay referenced until commit: drop their buffers
             parts = [{"PartNumber": n, "ETag": self.parts[n]} for n in sorted(self.parts)]
             b.call("cannot complete the upload of s3://%s/%s" % (b.bucket, self.key),
                    b.client().complete_multipart_upload, Bucket=b.bucket, Key=self.key, UploadId=self.upload_id,
@@ -846,9 +935,14 @@ class S3Sink(HashingSink):
             self.aborted = True
             self.queue = []
             self.buf, self.fill = None, 0
+            self.free = []
             self.cond.notify_all()
+        # Parts in flight get a moment to end; a hung connection must not hold
+        # up a rollback or a cancel (S3 drops parts that land after the abort,
+        # and the rollback's sweep of ROOT/PREFIX/ aborts the upload again).
+        deadline = time.monotonic() + ABORT_GRACE
         for t in self.threads:
-            t.join(timeout=300)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         if self.upload_id is not None:
             upload_id, self.upload_id = self.upload_id, None
             self.backend._abort_upload(self.key, upload_id)

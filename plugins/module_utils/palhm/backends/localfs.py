@@ -237,8 +237,12 @@ class LocalfsBackend(Backend):
             parent = self.partial
             for part in path.split("/")[:-1]:
                 parent = os.path.join(parent, part)
-                if not os.path.isdir(parent):
+                try:
                     self._mkdir(parent)
+                except FileExistsError:
+                    # Another object of this copy made it at the same time.
+                    if not os.path.isdir(parent) or os.path.islink(parent):
+                        raise
             return FileSink(target, self.fmode)
         except OSError as e:
             raise _backend_error("cannot create %s" % target, e) from None
