@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Fleet of throw-away test hosts for the palhm role: systemd-nspawn containers
 # booted from one cached debootstrapped Debian base, each in a network
 # namespace of its own, behind a bridge that lives in a controller namespace.
@@ -228,6 +228,22 @@ services_up() {
 		sleep 0.1
 	done
 	[[ -d "$sd/maildir/new" ]] || die "SMTP sink did not start (log: $sd/smtp.log)"
+	if [[ -f "$sd/s3.pid" ]]; then
+		# The bucket the hosts' aws-s3 test task writes to.
+		local ok=0
+		for i in $(seq 1 100); do
+			if ip netns exec "$FLEET_SVC_NS" "$py" -c "
+import boto3
+boto3.client('s3', endpoint_url='http://${FLEET_SVC_IP}:${FLEET_S3_PORT}', region_name='us-east-1',
+             aws_access_key_id='testing', aws_secret_access_key='testing').create_bucket(Bucket='palhm-fleet')
+" >>"$sd/s3.log" 2>&1; then
+				ok=1
+				break
+			fi
+			sleep 0.2
+		done
+		((ok)) || die "S3 server did not start (log: $sd/s3.log)"
+	fi
 }
 
 cg_dirs() {
@@ -279,7 +295,7 @@ host_up() {
 	od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$u/etc/machine-id"
 	echo >>"$u/etc/machine-id"
 	printf '127.0.0.1 localhost\n127.0.1.1 %s\n%s palhm-services\n' "$name" "$FLEET_SVC_IP" >"$u/etc/hosts"
-	ssh-keygen -q -A -f "$u"
+	ssh-keygen -q -A -f "$u" >/dev/null
 	install -m 0600 "$key.pub" "$u/root/.ssh/authorized_keys"
 	chmod 0700 "$u/root/.ssh"
 	mount -t overlay overlay \
@@ -367,6 +383,12 @@ cmd_up() {
 }
 
 pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+# kill_alive SIGNAL PID: signal a process this script started, if still there.
+kill_alive() {
+	if pid_alive "${2:-}"; then
+		kill "-$1" "$2" 2>/dev/null || true
+	fi
+}
 
 # Kill what is left in the host's cgroups (container processes), by PID.
 cg_kill() {
@@ -378,7 +400,7 @@ cg_kill() {
 		fi
 		local p
 		while read -r p; do
-			[[ -n "$p" ]] && kill -KILL "$p" 2>/dev/null || true
+			if [[ -n "$p" ]]; then kill -KILL "$p" 2>/dev/null || true; fi
 		done < <(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null)
 	done < <(cg_dirs "$name")
 }
@@ -405,8 +427,8 @@ host_stop() {
 			sleep 0.1
 		done
 	fi
-	pid_alive "$lp" && kill -KILL "$lp" 2>/dev/null || true
-	pid_alive "$np" && kill -KILL "$np" 2>/dev/null || true
+	kill_alive KILL "$lp"
+	kill_alive KILL "$np"
 	cg_kill "$name"
 }
 
@@ -416,8 +438,8 @@ cmd_kill() {
 	lp="$(cat "$hd/launcher.pid" 2>/dev/null || true)"
 	np="$(cat "$hd/nspawn.pid" 2>/dev/null || true)"
 	# Launcher first so that it does not relaunch; then power-cut.
-	pid_alive "$lp" && kill -KILL "$lp" 2>/dev/null || true
-	pid_alive "$np" && kill -KILL "$np" 2>/dev/null || true
+	kill_alive KILL "$lp"
+	kill_alive KILL "$np"
 	cg_kill "$name"
 	local k
 	for k in $(seq 1 50); do
@@ -455,7 +477,7 @@ cmd_down() {
 			cg_remove "$name"
 			i="$(host_idx "$name")"
 			ip -n "$FLEET_CTL_NS" link del "fh$i" 2>/dev/null || true
-			ns_exists "$(host_ns "$i")" && ip netns del "$(host_ns "$i")" || true
+			if ns_exists "$(host_ns "$i")"; then ip netns del "$(host_ns "$i")" || true; fi
 			rm -rf "$hd"
 		done
 		local f p
@@ -470,21 +492,21 @@ cmd_down() {
 			[[ -f "$f" ]] || continue
 			p="$(cat "$f")"
 			for i in $(seq 1 30); do pid_alive "$p" || break; sleep 0.1; done
-			pid_alive "$p" && kill -KILL "$p" 2>/dev/null || true
+			kill_alive KILL "$p"
 			rm -f "$f"
 		done
 	fi
 	if ns_exists "$FLEET_CTL_NS"; then
 		ip -n "$FLEET_CTL_NS" link del fsvc 2>/dev/null || true
 	fi
-	ns_exists "$FLEET_SVC_NS" && ip netns del "$FLEET_SVC_NS" || true
+	if ns_exists "$FLEET_SVC_NS"; then ip netns del "$FLEET_SVC_NS" || true; fi
 	if ns_exists "$FLEET_CTL_NS"; then
 		ip -n "$FLEET_CTL_NS" link del "$FLEET_BRIDGE" 2>/dev/null || true
 		ip netns del "$FLEET_CTL_NS" || true
 	fi
 	local d
 	for d in "/sys/fs/cgroup/unified/$CG_NAME" "/sys/fs/cgroup/systemd/$CG_NAME"; do
-		[[ -d "$d" ]] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+		if [[ -d "$d" ]]; then find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true; fi
 	done
 	rm -f "$FLEET_STATE/size"
 	log "fleet down"

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """SMTP sink for the fleet test: every message received is stored in a Maildir.
 
 Runs inside the fleet's services network namespace; the hosts send their
