@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
+# Steps are called indirectly (run_step NAME FUNCTION ARGS), which shellcheck
+# takes for unreachable code.
+# shellcheck disable=SC2317
+#
 # The single entry point for every test of the palhm.palhm collection.
 #
 #   tests/run.sh setup                 apt packages + cached test venvs (idempotent)
-#   tests/run.sh sanity                ansible-test sanity (2.19/py3.11, newest/py3.13),
-#                                      compile+import on py3.9/3.10/3.12, ansible-lint
-#   tests/run.sh units                 ansible-test units on both ansible-core versions
+#   tests/run.sh sanity [ARGS...]      ansible-test sanity (2.19/py3.11, newest/py3.13),
+#                                      compile+import on py3.9/3.10/3.12, ansible-lint;
+#                                      with ARGS (e.g. --test pylint) only the two main runs
+#   tests/run.sh units [ARGS...]       ansible-test units on both ansible-core versions
 #   tests/run.sh integration [TGT...]  ansible-test integration on both versions
 #   tests/run.sh functional [PYTEST ARGS...]   pytest tests/functional (CLI tests)
 #   tests/run.sh fleet|reliability|bench       tests/fleet/run.sh, tests/reliability/run.sh, bench/run.sh
@@ -48,7 +53,14 @@ APT_PACKAGES=(
     python3 python3-venv       # CLI on the host Python, role tests
     python-is-python3          # `#!/usr/bin/env python`, the shebang ansible-test's sanity allows
     git rsync                  # collection layout for ansible-test
+    shellcheck                 # ansible-test sanity skips its shellcheck test without it
     ca-certificates
+    # Real servers and clients the tests drive (already used by tests in the repo):
+    s-nail bsd-mailx           # boot report through mailx (functional, integration)
+    exim4-daemon-light         # real MTA for the sendmail/smtp boot-report targets
+    unbound dnsutils           # DNSSEC lab (tests/helpers/dnssec_lab.py), dig in core.json
+    ceph-mon ceph-osd radosgw ceph-common   # S3 on Ceph RGW (tests/helpers/ceph_rgw.sh)
+    systemd-container debootstrap openssh-client iproute2   # fleet (tests/fleet)
 )
 # --- end of APT_PACKAGES ---------------------------------------------------
 
@@ -59,6 +71,14 @@ export PALHM_PY="$VENV_219/bin/python3"
 # ansible-test / ansible must not pick up a developer's ansible.cfg by accident;
 # each step sets what it needs.
 unset ANSIBLE_CONFIG
+
+# First line of `TOOL --version`, read whole (a `| head -1` makes ansible
+# report a broken pipe).
+tool_version() {
+    local out
+    out=$(NO_COLOR=1 "$1" --version 2>/dev/null) || true
+    printf '%s\n' "${out%%$'\n'*}"
+}
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run.sh: error: %s\n' "$*" >&2; exit 2; }
@@ -135,6 +155,13 @@ venv_stamp() {
     } | sha256sum | cut -d' ' -f1
 }
 
+# pip without the machine-wide config's notices about missing local index
+# dirs (one per package; they bury the real error in the log tail).
+quiet_pip() {
+    local py=$1; shift
+    "$py" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:.*' is ignored" || true; }
+}
+
 make_venv() {
     local dir=$1 py=$2 spec=$3; shift 3
     local reqs=("$@") want have=''
@@ -151,10 +178,10 @@ make_venv() {
     "$py" -m venv "$dir"
     local rargs=() r
     for r in "${reqs[@]}"; do rargs+=(-r "$r"); done
-    "$dir/bin/python3" -m pip install -q --upgrade pip setuptools wheel
-    "$dir/bin/python3" -m pip install -q "$spec" "${rargs[@]}"
+    quiet_pip "$dir/bin/python3" install -q --upgrade pip setuptools wheel
+    quiet_pip "$dir/bin/python3" install -q "$spec" "${rargs[@]}"
     printf '%s\n' "$want" >"$dir/.palhm-stamp"
-    "$dir/bin/ansible" --version | head -1 >&2
+    tool_version "$dir/bin/ansible" >&2
 }
 
 # ansible-test bootstraps pip in every venv it makes by downloading
@@ -277,7 +304,8 @@ save_layout_output() {
     local dest=$1 tag=$2
     if [[ -d $dest/tests/output ]]; then
         mkdir -p "$REPO/tests/output/ansible-test/$tag"
-        rsync -a "$dest/tests/output/" "$REPO/tests/output/ansible-test/$tag/"
+        # .tmp holds ansible-test's scratch and delegation venv links.
+        rsync -a --delete --exclude=/.tmp "$dest/tests/output/" "$REPO/tests/output/ansible-test/$tag/"
     fi
 }
 
@@ -302,12 +330,10 @@ ansible_test_in() {
     venv=$(venv_for "$set")
     make_layout
     dest=$LAYOUT_DEST
-    say "ansible-test $* ($("$venv/bin/ansible" --version | head -1))"
+    say "ansible-test $* ($(tool_version "$venv/bin/ansible"))"
     (
         cd "$dest"
-        PATH=$(path_for "$venv")
-        export PATH
-        exec "$venv/bin/ansible-test" "$@" --color no
+        PATH=$(path_for "$venv") exec "$venv/bin/ansible-test" "$@" --color no
     ) || rc=$?
     save_layout_output "$dest" "$tag"
     return "$rc"
@@ -320,9 +346,9 @@ ansible_test_in() {
 NOT_PRESENT=99
 
 step_sanity() {
-    local set=$1
+    local set=$1; shift
     need_setup
-    ansible_test_in "$set" "sanity-$set" sanity --venv --python "$(python_for "$set")" -v
+    ansible_test_in "$set" "sanity-$set" sanity --venv --python "$(python_for "$set")" -v "$@"
 }
 
 step_sanity_extra() {
@@ -339,15 +365,13 @@ step_lint() {
     local dest
     make_layout
     dest=$LAYOUT_DEST
-    say "ansible-lint ($("$VENV_NEW/bin/ansible-lint" --version 2>/dev/null | head -1))"
+    say "ansible-lint ($(tool_version "$VENV_NEW/bin/ansible-lint"))"
     (
         cd "$dest"
         # ansible.cfg's collections_path (./.ansible/collections) is not in
         # the copy; the variable wins over it anyway.
         export ANSIBLE_COLLECTIONS_PATH="$LAYOUT_ROOT"
-        PATH=$(path_for "$VENV_NEW")
-        export PATH
-        exec "$VENV_NEW/bin/ansible-lint" --offline --profile production --nocolor
+        PATH=$(path_for "$VENV_NEW") exec "$VENV_NEW/bin/ansible-lint" --offline --profile production --nocolor
     )
 }
 
@@ -356,7 +380,7 @@ have_unit_tests() {
 }
 
 step_units() {
-    local set=$1
+    local set=$1; shift
     need_setup
     if ! have_unit_tests; then
         echo "no tests/unit/**/test_*.py"
@@ -364,7 +388,7 @@ step_units() {
     fi
     local req=()
     [[ -f $REPO/tests/unit/requirements.txt ]] && req=(--requirements)
-    ansible_test_in "$set" "units-$set" units --venv --python "$(python_for "$set")" "${req[@]}"
+    ansible_test_in "$set" "units-$set" units --venv --python "$(python_for "$set")" "${req[@]}" "$@"
 }
 
 integration_targets() {
@@ -390,8 +414,8 @@ step_integration() {
     local req=()
     [[ -f $REPO/tests/integration/requirements.txt ]] && req=(--requirements)
     ansible_test_in "$set" "integration-$set" integration --venv \
-        --python "$(python_for "$set")" --allow-destructive --allow-root "${req[@]}" \
-        "${targets[@]}"
+        --python "$(python_for "$set")" --allow-destructive --allow-root \
+        --continue-on-error "${req[@]}" "${targets[@]}"
 }
 
 step_functional() {
@@ -404,9 +428,7 @@ step_functional() {
     (
         cd "$REPO"
         export PYTHONPATH="$REPO/plugins/module_utils${PYTHONPATH:+:$PYTHONPATH}"
-        PATH=$(path_for "$VENV_219")
-        export PATH
-        exec "$VENV_219/bin/python3" -m pytest -o cache_dir="$REPO/tests/output/.pytest_cache" \
+        PATH=$(path_for "$VENV_219") exec "$VENV_219/bin/python3" -m pytest -o cache_dir="$REPO/tests/output/.pytest_cache" \
             -p no:randomly tests/functional "$@"
     ) || rc=$?
     # pytest's 5 = nothing collected: the directory is there but holds no test.
@@ -438,7 +460,9 @@ step_script() {
 # ---------------------------------------------------------------------------
 # Step runner, log files and summary
 # ---------------------------------------------------------------------------
-SUMMARY=()
+# One line per finished step (NAME|STATUS|SECONDS|RC), in a file so that steps
+# run in parallel lanes (background subshells) are counted too.
+RESULTS=''
 STREAM=${PALHM_TEST_VERBOSE:-0}
 
 run_step() {
@@ -465,10 +489,14 @@ run_step() {
         "$NOT_PRESENT") status='NOT PRESENT' ;;
         *) status=FAIL ;;
     esac
-    SUMMARY+=("$name|$status|$((end - start))|$rc")
+    printf '%s\n' "$name|$status|$((end - start))|$rc" >>"$RESULTS"
     if [[ $status == FAIL && $STREAM != 1 ]]; then
-        say "step $name FAILED (exit $rc) after $((end - start)) s; last lines of $log:"
-        tail -n 80 "$log" | sed 's/^/    | /' >&2
+        # One tail at a time when lanes run in parallel.
+        {
+            flock 8
+            say "step $name FAILED (exit $rc) after $((end - start)) s; last lines of $log:"
+            tail -n 80 "$log" | sed 's/^/    | /' >&2
+        } 8>"$LOGDIR/.print.lock"
     elif [[ $status == FAIL ]]; then
         say "step $name FAILED (exit $rc) after $((end - start)) s (log: $log)"
     else
@@ -478,10 +506,11 @@ run_step() {
 }
 
 print_summary() {
-    local passed=0 failed=0 absent=0 row name status secs rc
+    local passed=0 failed=0 absent=0 row name status secs rc rows=()
+    [[ -f $RESULTS ]] && mapfile -t rows <"$RESULTS"
     printf '\n%-28s %-12s %8s\n' STEP STATUS TIME >&2
     printf '%-28s %-12s %8s\n' ---- ------ ---- >&2
-    for row in "${SUMMARY[@]}"; do
+    for row in "${rows[@]}"; do
         IFS='|' read -r name status secs rc <<<"$row"
         printf '%-28s %-12s %7ss\n' "$name" "$status" "$secs" >&2
         case $status in
@@ -501,30 +530,67 @@ print_summary() {
 
 sets() { local s; for s in $ANSIBLE_SETS; do printf '%s\n' "$s"; done; }
 
+# With arguments (e.g. `--test pylint`), only the two main runs, with those
+# arguments added. Without, the six runs go in two parallel lanes (pylint,
+# the slow part, uses both cores only part of the time); PALHM_TEST_JOBS=1
+# runs them one after another.
 do_sanity() {
     local s p
-    for s in $(sets); do run_step "sanity-$s" step_sanity "$s"; done
-    for p in "${EXTRA_SANITY_PYTHONS[@]}"; do run_step "sanity-py$p" step_sanity_extra "$p"; done
-    run_step lint step_lint
+    if (($# > 0)); then
+        for s in $(sets); do run_step "sanity-$s" step_sanity "$s" "$@"; done
+        return 0
+    fi
+    local lane_a=() lane_b=() i=0
+    for s in $(sets); do
+        if ((i++ % 2 == 0)); then lane_a+=("sanity-$s step_sanity $s"); else lane_b+=("sanity-$s step_sanity $s"); fi
+    done
+    for p in "${EXTRA_SANITY_PYTHONS[@]}"; do
+        if ((i++ % 2 == 0)); then lane_a+=("sanity-py$p step_sanity_extra $p"); else lane_b+=("sanity-py$p step_sanity_extra $p"); fi
+    done
+    lane_b+=("lint step_lint")
+    if [[ ${PALHM_TEST_JOBS:-2} == 1 ]]; then
+        run_lane "${lane_a[@]}" "${lane_b[@]}"
+        return 0
+    fi
+    say "sanity: two lanes in parallel; output goes to the logs only"
+    local pid_a pid_b
+    STREAM=0 run_lane "${lane_a[@]}" &
+    pid_a=$!
+    STREAM=0 run_lane "${lane_b[@]}" &
+    pid_b=$!
+    wait "$pid_a" || true
+    wait "$pid_b" || true
 }
-do_units() { local s; for s in $(sets); do run_step "units-$s" step_units "$s"; done; }
+
+# run_lane "NAME FUNCTION ARG..." ...: run_step for each (words split on spaces).
+run_lane() {
+    local spec words
+    for spec in "$@"; do
+        read -r -a words <<<"$spec"
+        run_step "${words[@]}"
+    done
+}
+do_units() { local s; for s in $(sets); do run_step "units-$s" step_units "$s" "$@"; done; }
 do_integration() {
     local s
     for s in $(sets); do run_step "integration-$s" step_integration "$s" "$@"; done
 }
 
 usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+    sed -n '/^# The single entry point/,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
 
 main() {
     local cmd=${1:-}
+    mkdir -p "$LOGDIR"
+    RESULTS="$LOGDIR/.results.$$"
+    : >"$RESULTS"
     [[ $# -gt 0 ]] && shift
     case $cmd in
         setup) STREAM=1; run_step setup cmd_setup ;;
-        sanity) STREAM=1; do_sanity ;;
+        sanity) STREAM=1; do_sanity "$@" ;;
         lint) STREAM=1; run_step lint step_lint ;;
-        units) STREAM=1; do_units ;;
+        units) STREAM=1; do_units "$@" ;;
         integration) STREAM=1; do_integration "$@" ;;
         functional) STREAM=1; run_step functional step_functional "$@" ;;
         fleet) STREAM=1; run_step fleet step_script tests/fleet/run.sh "$@" ;;
@@ -532,11 +598,11 @@ main() {
         bench) STREAM=1; run_step bench step_script bench/run.sh "$@" ;;
         all)
             # Fresh logs for a full run.
-            rm -rf "$LOGDIR"
+            find "$LOGDIR" -mindepth 1 -maxdepth 1 ! -name ".results.$$" -exec rm -rf {} +
             run_step setup cmd_setup
-            if [[ ${SUMMARY[0]} == *'|FAIL|'* ]]; then
-                print_summary
-                return 1
+            if grep -q '^setup|FAIL|' "$RESULTS"; then
+                print_summary || true
+                exit 1
             fi
             do_sanity
             do_units
@@ -545,10 +611,15 @@ main() {
             run_step fleet step_script tests/fleet/run.sh
             PALHM_TEST_MODE=short run_step reliability step_script tests/reliability/run.sh --short
             ;;
-        -h | --help | help) usage; return 0 ;;
-        *) usage >&2; return 2 ;;
+        -h | --help | help) usage; exit 0 ;;
+        *) usage >&2; exit 2 ;;
     esac
-    print_summary
+    local rc=0
+    print_summary || rc=$?
+    rm -f -- "$RESULTS"
+    exit "$rc"
 }
 
+# main always exits (never returns): bash reads a script as it runs, and an
+# edit to this file during a long run must not make the shell read on.
 main "$@"

@@ -64,6 +64,7 @@ MIN_PART_SIZE = 5 * MiB
 MAX_PART_SIZE = 5 * GiB
 MAX_OBJECT_SIZE = 5 * TiB
 MAX_COPY_SIZE = 5 * GiB  # largest object a single CopyObject may copy
+COPY_PART_SIZE = 512 * MiB  # part size of in-place multipart copies (storage class changes)
 
 DEFAULT_PART_SIZE = 8 * MiB
 MIN_FIRST_PART = 6 * MiB
@@ -731,7 +732,7 @@ class S3Backend(Backend):
                       StorageClass=storage_class, MetadataDirective="COPY")
             return
         # Objects over 5 GiB: an in-place multipart copy.
-        part = max(512 * MiB, _round_up(-(-size // MAX_PARTS), MiB))
+        part = max(COPY_PART_SIZE, _round_up(-(-size // MAX_PARTS), MiB))
         up = self.call(what, c.create_multipart_upload, Bucket=self.bucket, Key=key, StorageClass=storage_class)
         upload_id = up["UploadId"]
         try:

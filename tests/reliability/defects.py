@@ -1,0 +1,85 @@
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planted defects: each is a small text substitution applied to a *copy* of
+the engine (plugins/module_utils/palhm copied to a temp dir). The repo's
+engine is never touched. `run.sh --planted` runs each scenario against its
+defective engine and expects the scenario to fail: that is the proof the
+scenario can see the kind of bug it is meant to catch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+# name -> (scenario it must break, why, [(file, old, new)])
+DEFECTS = {
+    "no-partial-dir": ("kills-localfs",
+                       "localfs writes the copy straight into ROOT/PREFIX (no .palhm-partial, no rename)", [
+                           ("backends/localfs.py", "self.partial = os.path.join(self.root, prefix + PARTIAL)",
+                            "self.partial = os.path.join(self.root, prefix)"),
+                           ("backends/localfs.py", "            if os.path.lexists(final):\n",
+                            "            if False:\n"),
+                           ("backends/localfs.py", "            os.rename(self.partial, final)\n",
+                            "            pass\n"),
+                       ]),
+    "no-pdeathsig": ("kills-localfs", "stages do not die with palhm (no PR_SET_PDEATHSIG)", [
+        ("pipeline.py", "            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)\n",
+         "            pass\n"),
+    ]),
+    "s3-no-marker": ("kills-s3", "aws-s3 begin() does not write the in-progress marker", [
+        ("backends/aws.py", "            self._sinks = []\n        self._put_marker(prefix)\n",
+         "            self._sinks = []\n"),
+    ]),
+    "no-rollback": ("cancels-localfs", "a failed or cancelled run does not roll its copy back", [
+        ("backup.py", "                    backend.rollback()\n", "                    pass\n"),
+    ]),
+    "no-rollback-s3": ("cancels-s3", "the same defect, on the aws-s3 backend", [
+        ("backup.py", "                    backend.rollback()\n", "                    pass\n"),
+    ]),
+    "keep-partial-on-enospc": ("fulldisk", "localfs rollback keeps the partial directory", [
+        ("backends/localfs.py", "                self._rmtree(self.partial)\n", "                pass\n"),
+    ]),
+    "s3-drop-failed-part": ("flaky-s3", "a part whose upload failed is silently left out of the object", [
+        ("backends/aws.py",
+         "                    if self.error is None:\n                        self.error = e if isinstance(e, BackendError)",
+         "                    if False:\n                        self.error = e if isinstance(e, BackendError)"),
+    ]),
+    "no-lock": ("concurrency", "the per-host locks are never taken", [
+        ("runtime.py", "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n", "            pass\n"),
+    ]),
+    "obj-check-removed": ("bad-input", "schema.obj() no longer checks that a value is an object", [
+        ("schema.py", "    if not isinstance(value, dict):\n        raise ConfigError(path, \"expected an object, got",
+         "    if False:\n        raise ConfigError(path, \"expected an object, got"),
+    ]),
+    "obj-check-removed-m": ("module-args", "the same defect, seen through palhm_backup's module arguments", [
+        ("schema.py", "    if not isinstance(value, dict):\n        raise ConfigError(path, \"expected an object, got",
+         "    if False:\n        raise ConfigError(path, \"expected an object, got"),
+    ]),
+    "allow-dotdot": ("safety", "object paths may contain '..'", [
+        ("backends/base.py", "        if part in (\"\", \".\", \"..\"):\n", "        if part in (\"\", \".\"):\n"),
+    ]),
+    "fmode-ignored": ("safety", "localfs objects keep the creation mode (umask) instead of fmode", [
+        ("backends/localfs.py", "        os.fchmod(self.fd, fmode)\n", "        pass\n"),
+    ]),
+    "secret-in-config": ("safety", "`palhm config` shows the S3 secret key", [
+        ("backends/aws.py", "        out[\"credentials\"] = \"backend-param (hidden)\"",
+         "        out[\"credentials\"] = params[\"credentials\"].secret_key"),
+    ]),
+}
+
+
+def make_engine(name, dest, src):
+    """Copy the engine package from `src` (plugins/module_utils) into `dest`
+    and plant defect `name`; -> the directory to put on PYTHONPATH."""
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(Path(src) / "palhm", dest / "palhm", ignore=shutil.ignore_patterns("__pycache__"))
+    for rel, old, new in DEFECTS[name][2]:
+        f = dest / "palhm" / rel
+        text = f.read_text(encoding="utf-8")
+        if text.count(old) != 1:
+            raise RuntimeError("defect %s: expected exactly one %r in %s, found %d (the engine changed; "
+                               "update tests/reliability/defects.py)" % (name, old, rel, text.count(old)))
+        f.write_text(text.replace(old, new), encoding="utf-8")
+    return dest
