@@ -173,6 +173,9 @@ from ansible_collections.palhm.palhm.plugins.module_utils.common import drop_non
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
 
 
+SECRET_KEYS = ("secret-key", "session-token")
+
+
 def inline_task(params):
     if params["backend"] is None and params["objects"] is None:
         return None
@@ -200,6 +203,12 @@ def main():
     )
     p = module.params
     task_id = p["task"]
+    # Secrets written inside backend_param (a free-form dict) are hidden from
+    # the invocation echoed back in results, like no_log options.
+    for key in SECRET_KEYS:
+        value = (p["backend_param"] or {}).get(key)
+        if isinstance(value, str) and value:
+            module.no_log_values.add(value)
 
     def work():
         cfg = load_config(module, inline_task(p), p["include"], p["execs"], p["nb_workers"])

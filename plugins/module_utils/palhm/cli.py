@@ -142,7 +142,7 @@ def main(argv=None):
         err = getattr(sys.stderr, "buffer", sys.stderr)
         rt = Runtime(cfg, vl=_vl(args, cfg), stdout=getattr(out, "buffer", out), stderr=err)
         if cmd == "run":
-            with cancel_on_signals(rt):
+            with cancel_on_signals(rt, restore=False):
                 rt.run_task(args.task)
             return 0
         if cmd == "list":
@@ -158,13 +158,13 @@ def main(argv=None):
             if len(args.args) > 2:
                 raise UsageError("restore takes TASK [PREFIX] PATH")
             out.flush()
-            with cancel_on_signals(rt):
+            with cancel_on_signals(rt, restore=False):
                 restore(rt.config, args.task, prefix, path, dest=args.into, pipeline_items=args.pipeline,
                         rt=rt, out_fd=None if args.into else out.fileno(), verify_first=args.verify_first)
             return 0
         if cmd == "boot-report":
             from . import bootreport
-            with cancel_on_signals(rt):
+            with cancel_on_signals(rt, restore=False):
                 bootreport.run(cfg.boot_report, rt)
             return 0
         raise UsageError("unknown command %r" % cmd)  # pragma: no cover

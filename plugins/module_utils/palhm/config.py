@@ -57,6 +57,8 @@ def read_json_file(path):
         return jsonc.loads(text, comments=path.endswith(".jsonc"))
     except ValueError as e:
         raise ConfigError(path, "invalid %s: %s" % ("JSONC" if path.endswith(".jsonc") else "JSON", e)) from None
+    except RecursionError:
+        raise ConfigError(path, "invalid JSON: nested too deeply") from None
 
 
 def _load_into(raw, path, seen, doc=None, label=None):
@@ -210,6 +212,12 @@ def from_dict(doc, base_dir=None, label=""):
     from `base_dir` (default: the cwd); error paths start at the dict's top."""
     raw = RawConfig()
     fake = os.path.join(base_dir or os.getcwd(), "<arguments>")
-    _load_into(raw, fake, {}, doc=json.loads(json.dumps(doc)), label=label)
+    try:
+        doc = json.loads(json.dumps(doc))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(label, "not JSON data: %s" % e) from None
+    except RecursionError:
+        raise ConfigError(label, "nested too deeply") from None
+    _load_into(raw, fake, {}, doc=doc, label=label)
     raw.files = []
     return build(raw)

@@ -180,9 +180,11 @@ class Runtime:
 
 
 @contextmanager
-def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
+def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP), restore=True):
     """Turn SIGTERM/SIGINT/SIGHUP into a cancellation of `rt` (main thread only).
-    Signals blocked with the sigmask builtin stay blocked."""
+    Signals blocked with the sigmask builtin stay blocked. The CLI passes
+    restore=False: a signal between a committed copy and the process's exit
+    must not kill it (and report a failure) after the work is done."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -196,8 +198,9 @@ def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
         yield
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        if restore:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 def now_utc():
