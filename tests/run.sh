@@ -39,7 +39,7 @@ VENV_NEW="$CACHE/venv-ansiblenew-py313"
 ANSIBLE_219_SPEC='ansible-core>=2.19.0,<2.20'
 ANSIBLE_NEW_SPEC='ansible-core'
 # Bump when the way the venvs are built changes (forces a rebuild).
-VENV_RECIPE=1
+VENV_RECIPE=2
 ANSIBLE_SETS=${PALHM_ANSIBLE_SETS:-219 new}
 # Pythons used for compile/import sanity besides the two venv Pythons.
 EXTRA_SANITY_PYTHONS=(3.9 3.10 3.12)
@@ -151,7 +151,9 @@ venv_stamp() {
         printf 'recipe=%s\npython=%s\n' "$VENV_RECIPE" "$py"
         "$py" -c 'import sys; print(sys.version)'
         printf 'spec=%s\n' "$spec"
-        sha256sum "$@"
+        # contents only: the checkout's path must not matter (CI clones elsewhere)
+        local f
+        for f in "$@"; do sha256sum <"$f"; done
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -171,16 +173,39 @@ make_venv() {
         say "venv $dir is up to date"
         return 0
     fi
-    say "building venv $dir ($py, $spec)"
-    # Built in place (venvs are not relocatable); the stamp is written last,
-    # so an interrupted build is redone next time.
-    rm -rf "$dir"
-    "$py" -m venv "$dir"
+    # $dir is a symlink to venvs/NAME-STAMP. A new venv is built beside the
+    # old one and the link switched at the end, so a run that is using the
+    # old venv at that moment keeps working (venvs cannot be moved: their
+    # scripts name their own path). The stamp is written last: an
+    # interrupted build is redone.
+    local name=${dir##*/} real
+    real="$CACHE/venvs/$name-${want:0:16}"
+    say "building venv $dir -> $real ($py, $spec)"
+    mkdir -p "$CACHE/venvs"
+    rm -rf -- "$real"
+    "$py" -m venv "$real"
     local rargs=() r
     for r in "${reqs[@]}"; do rargs+=(-r "$r"); done
-    quiet_pip "$dir/bin/python3" install -q --upgrade pip setuptools wheel
-    quiet_pip "$dir/bin/python3" install -q "$spec" "${rargs[@]}"
-    printf '%s\n' "$want" >"$dir/.palhm-stamp"
+    quiet_pip "$real/bin/python3" install -q --upgrade pip setuptools wheel
+    quiet_pip "$real/bin/python3" install -q "$spec" "${rargs[@]}"
+    printf '%s\n' "$want" >"$real/.palhm-stamp"
+    local previous=''
+    if [[ -L $dir ]]; then
+        previous=$(readlink -f -- "$dir")
+    elif [[ -e $dir ]]; then
+        # A venv from before this layout: moved aside (removed next time),
+        # its path now leads to the new venv.
+        previous="$CACHE/venvs/$name-legacy.$$"
+        mv -T -- "$dir" "$previous"
+    fi
+    ln -sfn -- "$real" "$dir.tmp.$$"
+    mv -T -- "$dir.tmp.$$" "$dir"
+    # Keep the new venv and the one just replaced (a run may still use it).
+    local old
+    for old in "$CACHE/venvs/$name"-*; do
+        [[ $old == "$real" || $old == "$previous" ]] && continue
+        rm -rf -- "$old"
+    done
     tool_version "$dir/bin/ansible" >&2
 }
 
@@ -507,7 +532,12 @@ run_step() {
 
 print_summary() {
     local passed=0 failed=0 absent=0 row name status secs rc rows=()
-    [[ -f $RESULTS ]] && mapfile -t rows <"$RESULTS"
+    if [[ ! -f $RESULTS ]]; then
+        printf 'run.sh: no step results in %s (removed during the run?)\n' "$RESULTS" >&2
+        printf '0 passed, 1 failed\n'
+        return 1
+    fi
+    mapfile -t rows <"$RESULTS"
     printf '\n%-28s %-12s %8s\n' STEP STATUS TIME >&2
     printf '%-28s %-12s %8s\n' ---- ------ ---- >&2
     for row in "${rows[@]}"; do
@@ -583,8 +613,9 @@ usage() {
 main() {
     local cmd=${1:-}
     mkdir -p "$LOGDIR"
+    # run_step appends to it; a run started at the same time has its own.
     RESULTS="$LOGDIR/.results.$$"
-    : >"$RESULTS"
+    rm -f -- "$RESULTS"
     [[ $# -gt 0 ]] && shift
     case $cmd in
         setup) STREAM=1; run_step setup cmd_setup ;;
@@ -597,8 +628,9 @@ main() {
         reliability) STREAM=1; run_step reliability step_script tests/reliability/run.sh "$@" ;;
         bench) STREAM=1; run_step bench step_script bench/run.sh "$@" ;;
         all)
-            # Fresh logs for a full run.
-            find "$LOGDIR" -mindepth 1 -maxdepth 1 ! -name ".results.$$" -exec rm -rf {} +
+            # Fresh logs for a full run (only logs: another run's results
+            # file must survive).
+            find "$LOGDIR" -maxdepth 1 -type f -name '*.log' -delete
             run_step setup cmd_setup
             if grep -q '^setup|FAIL|' "$RESULTS"; then
                 print_summary || true
