@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Benchmark: palhm against the plain shell pipeline it replaces.
 
     python3 bench/backup_bench.py [--size-mib 1024] [--rounds 5]
@@ -49,7 +49,7 @@ def make_input(path, size_mib):
 def timed(argv, env=None):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -101,14 +101,14 @@ def main():
             module = [ansible, "localhost", "-m", "palhm.palhm.palhm_backup", "-a", margs,
                       "-e", "ansible_python_interpreter=" + py]
         results = {"shell": [], "cli": [], "module": []}
-        for r in range(args.rounds):
+        for _round in range(args.rounds):
             # Interleaved so drift of a noisy machine hits all alike.
             results["shell"].append(timed(shell, env))
             results["cli"].append(timed(cli, env))
             if module:
                 results["module"].append(timed(module, env))
-        base_wall = median([w for w, _, _ in results["shell"]])
-        base_cpu = median([c for _, c, _ in results["shell"]])
+        base_wall = median([x[0] for x in results["shell"]])
+        base_cpu = median([x[1] for x in results["shell"]])
         print("backup of %d MiB through `cat | zstd -1`, %d rounds, medians:" % (args.size_mib, args.rounds))
         print("%-8s %9s %9s %11s %10s" % ("how", "wall s", "cpu s", "wall ratio", "cpu ratio"))
         for name in ("shell", "cli", "module"):
@@ -123,7 +123,7 @@ def main():
             small = os.path.join(work, "in-%d.bin" % mib)
             make_input(small, mib)
             config(conf, root, [("data.zst", small)])
-            _, _, rss = timed([py, "-c", RSS_WRAPPER, "-q", "-f", conf, "run", "bench"], env)
+            rss = timed([py, "-c", RSS_WRAPPER, "-q", "-f", conf, "run", "bench"], env)[2]
             print("  %5d MiB object: %6.1f MiB" % (mib, rss / 1024.0))
             os.unlink(small)
 
@@ -136,7 +136,7 @@ def main():
         walls = {}
         for workers in (1, 2):
             config(conf, root, srcs, workers)
-            walls[workers] = median([timed(cli, env)[0] for _ in range(max(1, args.rounds // 2))])
+            walls[workers] = median([timed(cli, env)[0] for _round in range(max(1, args.rounds // 2))])
         print("\n4 independent objects of %d MiB: nb-workers 1 %.3f s, nb-workers 2 %.3f s, speed-up %.2fx"
               % (quarter, walls[1], walls[2], walls[1] / walls[2]))
     finally:

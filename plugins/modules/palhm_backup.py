@@ -23,7 +23,7 @@ description:
     with O(backend), O(backend_param), O(objects) and friends, in the PALHM config syntax.
   - One run of a task at a time per host; a second run fails at once.
 author:
-  - palhm.palhm contributors
+  - palhm.palhm contributors (@palhm)
 options:
   config:
     description:
@@ -71,13 +71,19 @@ options:
       - Number of objects built at the same time for an inline task. C(0) means the number of CPUs
         this process may use, a negative number the thread pool's default.
     type: int
+extends_documentation_fragment:
+  - palhm.palhm.aws
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Validates the task and returns the plan (build order, what rotation would remove); runs nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 notes:
   - >-
@@ -171,6 +177,7 @@ plan:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.palhm.palhm.plugins.module_utils.common import drop_none, load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
 
 SECRET_KEYS = ("secret-key", "session-token")
@@ -197,8 +204,10 @@ def main():
             execs=dict(type="list", elements="dict"),
             include=dict(type="list", elements="path"),
             nb_workers=dict(type="int"),
+            **palhm_aws.argument_spec(),
         ),
-        mutually_exclusive=[("config", "backend"), ("config", "objects")],
+        required_together=palhm_aws.REQUIRED_TOGETHER,
+        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE + [("config", "backend"), ("config", "objects")],
         supports_check_mode=True,
     )
     p = module.params
@@ -212,7 +221,7 @@ def main():
 
     def work():
         cfg = load_config(module, inline_task(p), p["include"], p["execs"], p["nb_workers"])
-        task = cfg.task(task_id)
+        task = palhm_aws.apply_to_task(cfg.task(task_id), p)
         if task.type != "backup":
             module.fail_json(msg="task %r is a %s task; palhm_backup runs backup tasks" % (task_id, task.type))
         rt = Runtime(cfg, check_mode=module.check_mode)

@@ -16,7 +16,7 @@ description:
     restored, counted or kept), or C(legacy) (made by the original PALHM, without a manifest).
   - Read-only; runs the same in check mode.
 author:
-  - palhm.palhm contributors
+  - palhm.palhm contributors (@palhm)
 options:
   config:
     description:
@@ -32,12 +32,18 @@ options:
       - Also return each complete copy's manifest (objects with path, size, sha256).
     type: bool
     default: false
+extends_documentation_fragment:
+  - palhm.palhm.aws
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 seealso:
   - module: palhm.palhm.palhm_backup
@@ -96,6 +102,7 @@ complete:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.palhm.palhm.plugins.module_utils.common import load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.inspect import copies_of
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
 
 def main():
@@ -104,12 +111,16 @@ def main():
             config=dict(type="path"),
             task=dict(type="str", default="default"),
             manifests=dict(type="bool", default=False),
+            **palhm_aws.argument_spec(),
         ),
+        required_together=palhm_aws.REQUIRED_TOGETHER,
+        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
 
     def work():
         cfg = load_config(module)
+        palhm_aws.apply_to_task(cfg.task(module.params["task"]), module.params)
         _task, backend, copies = copies_of(cfg, module.params["task"])
         out = []
         for c in copies:

@@ -20,7 +20,7 @@ description:
   - Step output is never kept whole; only the last lines of stdout and stderr are returned.
   - The routine comes from the PALHM config file on the host (O(config), O(task)) or is written inline (O(routine)).
 author:
-  - palhm.palhm contributors
+  - palhm.palhm contributors (@palhm)
 options:
   config:
     description:
@@ -49,11 +49,15 @@ options:
     elements: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Returns the resolved steps and runs nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 notes:
   - Do not use a routine that reboots its own host from a playbook (the module loses its connection

@@ -57,7 +57,7 @@ def _topo_layers(groups, where):
     depth = {}
     for gid in order:
         depth[gid] = 1 + max([depth[d] for d in groups[gid]] or [-1])
-    layers = [[] for _ in range(max(depth.values()) + 1)] if depth else []
+    layers = [[] for _layer in range(max(depth.values()) + 1)] if depth else []
     for gid in groups:
         layers[depth[gid]].append(gid)
     return layers
@@ -267,8 +267,8 @@ class BackupTask(Task):
                         pending[g] = None
                 if not active:
                     break
-                done, _ = concurrent.futures.wait(list(active), timeout=0.2,
-                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                done = concurrent.futures.wait(list(active), timeout=0.2,
+                                               return_when=concurrent.futures.FIRST_COMPLETED)[0]
                 for fut in done:
                     obj, _holder = active.pop(fut)
                     try:

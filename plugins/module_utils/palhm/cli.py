@@ -182,4 +182,3 @@ def main(argv=None):
         except OSError:
             pass
         return EXIT_TASK_FAILED
-

@@ -29,7 +29,7 @@ def copies_of(cfg, task_id):
 
 def list_copies(cfg, task_id):
     """Copies of a backup task, oldest first, as dicts."""
-    _, _, copies = copies_of(cfg, task_id)
+    copies = copies_of(cfg, task_id)[2]
     return [c.as_dict() for c in copies]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import difflib
 import json
+import math
 
 from .errors import ConfigError
 
@@ -36,15 +37,16 @@ def show(value, limit=60):
     return text
 
 
-_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-               int: "an integer", float: "a number"}
+# bool before int: a JSON boolean is a Python int too.
+_TYPE_NAMES = ((bool, "a boolean"), (dict, "an object"), (list, "a list"), (str, "a string"),
+               (int, "an integer"), (float, "a number"))
 
 
 def _kind(value):
     if value is None:
         return "null"
-    for typ, name in _TYPE_NAMES.items():
-        if type(value) is typ:  # noqa: E721 - bool is an int subclass
+    for typ, name in _TYPE_NAMES:
+        if isinstance(value, typ):
             return name
     return type(value).__name__
 
@@ -111,7 +113,7 @@ def number(value, path, minimum=None, allow_string=True):
             raise ConfigError(path, "expected a number, got %s" % show(value)) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(path, "expected a number, got %s %s" % (_kind(value), show(value)))
-    if value != value or value in (float("inf"), float("-inf")):
+    if math.isnan(value) or value in (float("inf"), float("-inf")):
         raise ConfigError(path, "must be a finite number, got %s" % show(value))
     if minimum is not None and value < minimum:
         raise ConfigError(path, "must be >= %s, got %s" % (minimum, value))
@@ -169,7 +171,7 @@ def big_decimal(value, path):
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             raise ConfigError(path, "NaN is not a valid decimal")
         if value in (float("inf"), float("-inf")):
             return value

@@ -177,7 +177,7 @@ class LocalfsBackend(Backend):
                 copies.append(Copy(name, COMPLETE, size, len(manifest.get("objects", [])), manifest, full,
                                    {"dir": full}))
             else:
-                nfiles = sum(len(f) for _, _, f in os.walk(full))
+                nfiles = sum(len(files) for _dir, _subdirs, files in os.walk(full))
                 copies.append(Copy(name, LEGACY, _du(full), nfiles, None, full, {"dir": full}))
         copies.sort(key=lambda c: c.prefix)
         return copies
@@ -259,7 +259,7 @@ class LocalfsBackend(Backend):
                 f.flush()
                 os.fsync(f.fileno())
             os.rename(tmp, os.path.join(self.partial, MANIFEST_NAME))
-            for dirpath, dirnames, _ in os.walk(self.partial):
+            for dirpath, _subdirs, _files in os.walk(self.partial):
                 _fsync_dir(dirpath)
             if os.path.lexists(final):
                 raise BackendError("%s already exists; not replacing it" % final)
