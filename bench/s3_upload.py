@@ -9,7 +9,7 @@ uploader (GNU time). palhm runs twice per round: with its default settings
 (over plain http botocore SHA-256-signs every upload body, as for awscli, on
 top of the manifest's SHA-256) and with `payload-signing: false`.
 
-    python3 bench/s3_upload.py [--size-mib 2048] [--rounds 1] [--concurrency N]
+    python3 bench/s3_upload.py [--size-mib 2048] [--rounds 3] [--concurrency N]
 
 Needs root, the Debian packages of tests/helpers/ceph_rgw.sh, /usr/bin/time
 (Debian `time`), boto3 for palhm. awscli goes into a cached venv under
@@ -173,7 +173,7 @@ def run_awscli(tmp, env, src, aws, key):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--size-mib", type=int, default=2048)
-    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=0, help="palhm upload-concurrency (default: its own)")
     args = ap.parse_args()
     size = args.size_mib * MiB
