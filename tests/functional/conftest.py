@@ -19,6 +19,10 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 ENGINE_DIR = REPO / "plugins" / "module_utils"
+HELPERS = str(REPO / "tests" / "helpers")
+sys.path.insert(0, HELPERS)
+
+from moto_server import MotoServer  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def marker_pids(marker):
@@ -147,3 +151,32 @@ def palhm(tmp_path):
     p = Palhm(tmp_path)
     yield p
     p.cleanup()
+
+
+# -- S3 servers shared by the S3 and restore tests (real servers: a server that
+# does not start fails the tests, nothing is skipped) --------------------------
+@pytest.fixture(scope="session")
+def ceph():
+    """Ceph RGW: started (or reused) by ceph_rgw.sh; stopped at the end only
+    when this session started it."""
+    script = os.path.join(HELPERS, "ceph_rgw.sh")
+    was_up = subprocess.run([script, "status"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            check=False).returncode == 0
+    proc = subprocess.run([script, "start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        pytest.fail("Ceph RGW did not start:\n%s" % proc.stderr[-4000:], pytrace=False)
+    env = dict(line.split("=", 1) for line in proc.stdout.split() if "=" in line)
+    yield {"endpoint": env["PALHM_S3_ENDPOINT"], "access_key": env["PALHM_S3_ACCESS_KEY"],
+           "secret_key": env["PALHM_S3_SECRET_KEY"], "region": env["PALHM_S3_REGION"]}
+    if not was_up:
+        subprocess.run([script, "stop"], check=False)
+
+
+@pytest.fixture(scope="session")
+def moto():
+    try:
+        srv = MotoServer().start()
+    except RuntimeError as e:
+        pytest.fail("moto_server did not start: %s" % e, pytrace=False)
+    yield {"endpoint": srv.url, "access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
+    srv.stop()

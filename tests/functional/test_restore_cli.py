@@ -8,9 +8,8 @@ missing or incomplete object fails with the object named.
 Every story runs on each backend:
 - localfs;
 - aws-s3 on moto's standalone server (tests/helpers/moto_server.py);
-- aws-s3 on the Ceph RADOS Gateway (tests/helpers/ceph_rgw.sh): used when it
-  is already up, started when PALHM_TEST_CEPH=1, else skipped (starting Ceph
-  is slow; tests/functional/test_s3_backend.py starts it).
+- aws-s3 on the Ceph RADOS Gateway (tests/helpers/ceph_rgw.sh), started once
+  per session by the shared fixture in conftest.py.
 """
 
 from __future__ import annotations
@@ -30,9 +29,6 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ENGINE = os.path.join(REPO, "plugins", "module_utils")
 HELPERS = os.path.join(REPO, "tests", "helpers")
 EXIT_CONFIG, EXIT_VERIFY = 2, 5
-
-pytestmark = pytest.mark.skipif(shutil.which("zstd") is None, reason="needs zstd")
-
 
 # -- backends ---------------------------------------------------------------
 class LocalStore:
@@ -121,42 +117,12 @@ class S3Store:
         self.s3.delete_bucket(Bucket=self.bucket)
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    pytest.importorskip("boto3")
-    sys.path.insert(0, HELPERS)
-    from moto_server import MotoServer
-    try:
-        srv = MotoServer().start()
-    except RuntimeError as e:
-        pytest.fail("moto_server did not start: %s" % e, pytrace=False)
-    yield {"endpoint": srv.url, "access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def ceph_server():
-    pytest.importorskip("boto3")
-    script = os.path.join(HELPERS, "ceph_rgw.sh")
-    up = subprocess.run([script, "status"], capture_output=True, check=False).returncode == 0
-    if not up and os.environ.get("PALHM_TEST_CEPH") != "1":
-        pytest.skip("Ceph RGW is not running (tests/helpers/ceph_rgw.sh start, or PALHM_TEST_CEPH=1)")
-    proc = subprocess.run([script, "start"], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        pytest.fail("Ceph RGW did not start:\n%s" % proc.stderr[-4000:], pytrace=False)
-    env = dict(line.split("=", 1) for line in proc.stdout.split() if "=" in line)
-    yield {"endpoint": env["PALHM_S3_ENDPOINT"], "access_key": env["PALHM_S3_ACCESS_KEY"],
-           "secret_key": env["PALHM_S3_SECRET_KEY"], "region": env["PALHM_S3_REGION"]}
-    if not up:
-        subprocess.run([script, "stop"], check=False)
-
-
 @pytest.fixture(params=["localfs", "moto", "ceph"])
 def store(request, tmp_path):
     if request.param == "localfs":
         yield LocalStore(tmp_path)
         return
-    st = S3Store(request.getfixturevalue(request.param + "_server"))
+    st = S3Store(request.getfixturevalue(request.param))
     yield st
     st.cleanup()
 
