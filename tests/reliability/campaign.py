@@ -76,7 +76,7 @@ class Context:
 
 
 def run_scenario(ctx, name, count):
-    mod, fn, args, _, _, _ = SCENARIOS[name]
+    mod, fn, args, _unused_a, _unused_b, _unused_c = SCENARIOS[name]
     t0 = time.monotonic()
     try:
         module = __import__(mod)
@@ -136,7 +136,7 @@ class _Dummy:
 def main(argv=None):
     if argv is None and len(sys.argv) == 3 and sys.argv[1] == "--render":
         return render_markdown(sys.argv[2])
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--long", action="store_true", help="the full counts of the issue (slow)")
     ap.add_argument("--only", help="comma-separated scenario names (%s)" % ", ".join(SCENARIOS))
     ap.add_argument("--seed", type=int, default=None)
@@ -164,7 +164,7 @@ def main(argv=None):
     try:
         if args.planted:
             rows = []
-            for dname, (scen, why, _) in sorted(defects.DEFECTS.items(), key=lambda kv: kv[1][0]):
+            for dname, (scen, why, _unused) in sorted(defects.DEFECTS.items(), key=lambda kv: kv[1][0]):
                 if args.only and scen not in names:
                     continue
                 ctx.engine_dir = defects.make_engine(dname, tmp / ("engine-" + dname), ENGINE_DIR)

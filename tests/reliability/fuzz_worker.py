@@ -122,7 +122,7 @@ def set_(doc, path, value):
 
 
 def nest(value, depth, kind):
-    for _ in range(depth):
+    for _unused in range(depth):
         value = [value] if kind == "list" else {"k": value}
     return value
 
@@ -136,7 +136,7 @@ def mutate(data, doc):
     """Apply 1-3 random mutations to a deep copy of `doc`; -> (doc, list of what was done)."""
     doc = _copy(doc)
     done = []
-    for _ in range(data.draw(st.integers(1, 3), label="n")):
+    for _unused in range(data.draw(st.integers(1, 3), label="n")):
         paths = all_paths(doc)
         path = data.draw(st.sampled_from(paths), label="path")
         op = data.draw(st.sampled_from(["drop", "rename", "replace", "weird", "nest", "duplicate", "insert",
@@ -285,7 +285,7 @@ def raw_file_cases(tally, workdir, flags):
         with open(path, "wb") as f:
             f.write(data)
         for args in (["-f", path, "config"], ["-q", "-f", path, "run", "default"]):
-            rc, _, err = run_cli(args)
+            rc, _out, err = run_cli(args)
             if rc not in (0, 2) or "Traceback" in err:
                 tally.fail("raw file (%s): palhm %s exited %r: %s" % (what, args[-1], rc,
                                                                       err.strip().splitlines()[-1][:300]),
@@ -330,7 +330,7 @@ def fuzz_config(cases, seed_value, workdir):
             with open(cfg_path, "w", encoding="utf-8", errors="surrogatepass") as f:
                 f.write(text)
             for task in ("backup", "default"):
-                rc, _, err = run_cli(["-q", "-f", cfg_path, "run", task])
+                rc, _out, err = run_cli(["-q", "-f", cfg_path, "run", task])
                 if rc != 2:
                     tally.fail("palhm run of a rejected config exited %r: %r" % (rc, err[-500:]), doc, done)
                 elif not (err.startswith("palhm: %s: " % cfg_path) or err.startswith("palhm: %s: " % getattr(e, "path", "?"))):
@@ -424,7 +424,8 @@ def fuzz_module_args(cases, seed_value, workdir):
                 params[k] = None
         params["config"] = None
         params["include"] = None
-        if not (params["nb_workers"] is None or type(params["nb_workers"]) is int):
+        nb_workers = params["nb_workers"]
+        if not (nb_workers is None or (isinstance(nb_workers, int) and not isinstance(nb_workers, bool))):
             params["nb_workers"] = None
         tally.cases += 1
         inline = fns["inline_task"](params)

@@ -201,7 +201,7 @@ class Palhm:
     def run(self, *args, timeout=300, config=None, umask=None):
         return subprocess.run(self.argv(*args, config=config), env=self.env, cwd=str(self.workdir),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
-                              umask=-1 if umask is None else umask)
+                              umask=-1 if umask is None else umask, check=False)
 
     def start(self, *args, config=None):
         return subprocess.Popen(self.argv(*args, config=config), env=self.env, cwd=str(self.workdir),

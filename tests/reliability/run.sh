@@ -36,5 +36,6 @@ done
     || { echo "run.sh: $py lacks hypothesis/boto3/moto: run 'tests/run.sh setup'" >&2; exit 2; }
 
 mkdir -p "$repo/tests/output/reliability"
-export PATH="$(dirname "$py"):$PATH"   # moto_server next to the venv's python
+pydir=$(dirname "$py")
+export PATH="$pydir:$PATH"   # moto_server next to the venv's python
 exec "$py" "$here/campaign.py" --json "$repo/tests/output/reliability/$mode.json" "${args[@]}"

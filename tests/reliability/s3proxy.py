@@ -175,7 +175,7 @@ class FaultProxy:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("upstream")
     ap.add_argument("--rate", default="500=0.02,503=0.02,slowdown=0.02,reset=0.02,stall=0.02,lost-reply=0.01")
     ap.add_argument("--port", type=int, default=0)

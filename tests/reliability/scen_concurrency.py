@@ -30,7 +30,7 @@ def _start_all(p, tasks):
     out = [None] * len(procs)
 
     def reap(i, t, t0, proc):
-        _, err = proc.communicate(timeout=600)
+        _out, err = proc.communicate(timeout=600)
         out[i] = (t, t0, time.monotonic(), proc.returncode, err)
 
     threads = [threading.Thread(target=reap, args=(i,) + x) for i, x in enumerate(procs)]
@@ -54,7 +54,7 @@ def concurrency(ctx, rounds):
     targets = {"one": LocalfsTarget(roots["one"], slow), "a": LocalfsTarget(roots["a"], quick),
                "b": LocalfsTarget(roots["b"], quick), "shared": LocalfsTarget(roots["shared"], slow)}
     loser_max = 0.0
-    for _ in range(rounds):
+    for _unused in range(rounds):
         before = {k: t.audit()[0] for k, t in targets.items()}
         # 1. Twenty runs of one task.
         out = _start_all(p, ["one"] * N)
@@ -73,17 +73,17 @@ def concurrency(ctx, rounds):
             res.record(probs)
         if len(winners) != 1:
             res.record(["%d of %d simultaneous runs ran (want exactly 1)" % (len(winners), N)])
-        complete, fake, leftovers, _ = targets["one"].audit()
+        complete, fake, leftovers, _extra = targets["one"].audit()
         new = complete - before["one"]
         if len(new) != 1 or fake or leftovers:
             res.record(["after %d simultaneous runs: new complete copies %s, broken %s, leftovers %s"
                         % (N, sorted(new), fake, leftovers)], fake=len(fake))
         # 2. Two different tasks side by side, own roots: both run, overlapping.
         out = _start_all(p, ["a", "b"])
-        (_, a0, a1, arc, aerr), (_, b0, b1, brc, berr) = out
+        (_task_a, a0, a1, arc, aerr), (_task_b, b0, b1, brc, berr) = out
         for tid, rc, err in (("a", arc, aerr), ("b", brc, berr)):
             probs = [] if rc == 0 else ["task %s beside another task: exit %d: %s" % (tid, rc, err[-300:])]
-            complete, fake, leftovers, _ = targets[tid].audit()
+            complete, fake, leftovers, _extra = targets[tid].audit()
             if len(complete - before[tid]) != 1 or fake or leftovers:
                 probs.append("task %s: new complete copies %s, broken %s" % (tid, sorted(complete - before[tid]),
                                                                              fake))

@@ -29,7 +29,7 @@ def _snapshot(root):
         if name.endswith((".palhm-partial", ".palhm-deleting")) or not os.path.isdir(full):
             continue
         files = {}
-        for d, _, fs in os.walk(full):
+        for d, _dirs, fs in os.walk(full):
             for f in fs:
                 fp = os.path.join(d, f)
                 files[os.path.relpath(fp, full)] = sha_file(fp)
@@ -55,7 +55,7 @@ def fulldisk(ctx, n):
         root = mnt / "root"
         small = [(Obj("small/a.bin", 300 << 10, seed=31), None), (Obj("b.txt", 5000, seed=32), None)]
         small_cfg = p.write_config(_doc(p, root, small), "small.conf")
-        for _ in range(2):
+        for _unused in range(2):
             r = p.run("-q", "run", "backup", config=small_cfg)
             if r.returncode != 0:
                 raise RuntimeError("small backup failed: %s" % r.stderr)
@@ -129,7 +129,7 @@ def fulldisk(ctx, n):
             res.record(probs, lost=lost)
             snap = _snapshot(root)
     finally:
-        r = subprocess.run(["umount", str(mnt)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        r = subprocess.run(["umount", str(mnt)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
         if r.returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)])
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
     return res

@@ -62,7 +62,7 @@ def check_paths(ctx, res):
             "    except ConfigError as e:\n        out[bad] = str(e)\n"
             "print(json.dumps(out))\n")
     r = subprocess.run([PY, "-c", code, json.dumps(BAD_PATHS)], env=p.env, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=120)
+                       stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     verdicts = json.loads(r.stdout) if r.returncode == 0 else {}
     for bad in BAD_PATHS:
         msg = verdicts.get(bad, "worker failed: %s" % r.stderr[-200:])
@@ -202,7 +202,9 @@ def check_secrets(ctx, res):
             "mua-param": {"host": "127.0.0.1", "port": 1, "tls": "starttls", "username": "u",
                           "password": SECRET_SMTP, "timeout": 2}}
 
-    def doc(param, br=smtp):
+    def doc(param, br=None):
+        if br is None:
+            br = smtp
         return {"modules": ["aws"], "boot-report": br,
                 "tasks": [{"id": "s3", "type": "backup", "backend": "aws-s3", "backend-param": param,
                            "objects": [obj]}]}
@@ -242,7 +244,7 @@ def check_secrets(ctx, res):
             ("palhm_backup result (config error)",
              {"task": "s3", "backend": "aws-s3", "backend_param": dict(s3_param, bogus=1), "objects": [obj]})):
         r = subprocess.run([PY, "-c", MODULE_RUNNER, str(coll), json.dumps(args)], env=env, cwd=str(p.workdir),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300, check=False)
         probs = []
         try:
             result = json.loads(r.stdout.strip().splitlines()[-1])

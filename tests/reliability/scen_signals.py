@@ -95,11 +95,11 @@ class Story:
         proc = self.p.start("-q", "run", "backup")
         wait_for(self.p.children, 60, interval=0.005)
         t1 = time.monotonic()
-        _, err = proc.communicate()
+        _out, err = proc.communicate()
         t2 = time.monotonic()
         if proc.returncode != 0:
             raise RuntimeError("baseline run failed (%d): %s" % (proc.returncode, err))
-        complete, fake, _, _ = self.target.audit()
+        complete, fake, _leftovers, _extra = self.target.audit()
         if fake or not complete:
             raise RuntimeError("baseline run made no clean copy: %s" % fake)
         return complete, t2 - t0, t2 - t1
@@ -143,7 +143,7 @@ def kills(ctx, kind, n):
     st = Story(ctx, "kills-%s" % kind, kind)
     prev, whole, working = st.baseline()
     res.notes["run_seconds"] = round(whole, 2)
-    for _ in range(n):
+    for _unused in range(n):
         probs = []
         proc = st.p.start("-q", "run", "backup")
         st.moment(ctx, proc, whole, working)
@@ -186,10 +186,10 @@ def cancels(ctx, kind, n):
         proc.send_signal(sig)
         t_sig = time.monotonic()
         try:
-            _, err = proc.communicate(timeout=60)
+            _out, err = proc.communicate(timeout=60)
         except Exception:  # noqa: BLE001 - a hang is a failure, not a crash of the campaign
             proc.kill()
-            _, err = proc.communicate()
+            _out, err = proc.communicate()
             probs.append("palhm did not exit within 60 s of %s" % sig.name)
         exit_after = time.monotonic() - t_sig
         res.notes["max_exit_seconds_after_signal"] = max(res.notes.get("max_exit_seconds_after_signal", 0),
