@@ -157,9 +157,11 @@ EOF
 ceph_cmd() { ceph -c "$CONF" --connect-timeout 10 "$@"; }
 admin() { radosgw-admin -c "$CONF" -n client.rgw.gw "$@"; }
 
-start_mon() { pid_alive "$DIR/run/mon.a.pid" || ceph-mon -c "$CONF" -i a; }
-start_osd() { pid_alive "$DIR/run/osd.0.pid" || ceph-osd -c "$CONF" -i 0; }
-start_rgw() { pid_alive "$DIR/run/client.rgw.gw.pid" || radosgw -c "$CONF" -n client.rgw.gw; }
+# The daemons must not inherit fd 8 (the flock of `lock`): they would hold the
+# lock for their whole life and the next stop/start would wait on it.
+start_mon() { pid_alive "$DIR/run/mon.a.pid" || ceph-mon -c "$CONF" -i a 8>&-; }
+start_osd() { pid_alive "$DIR/run/osd.0.pid" || ceph-osd -c "$CONF" -i 0 8>&-; }
+start_rgw() { pid_alive "$DIR/run/client.rgw.gw.pid" || radosgw -c "$CONF" -n client.rgw.gw 8>&-; }
 
 wait_for() {
     local what=$1 deadline=$2; shift 2
