@@ -21,16 +21,17 @@ MODULE_UTILS = os.path.join(REPO, "plugins", "module_utils")
 sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
 
 import dnssec_lab  # noqa: E402
+import yaml  # noqa: E402  (reads the role's default core.json Execs)
 
-pytest.importorskip("dns.dnssec", reason="the lab signs zones with dnspython")
-pytest.importorskip("cryptography", reason="dnspython signs with cryptography")
-
-if dnssec_lab.shutil.which("unbound") is None and not os.access("/usr/sbin/unbound", os.X_OK):
-    pytest.skip("the DNSSEC lab needs unbound (Debian package 'unbound')", allow_module_level=True)
+# The lab signs zones with dnspython (and cryptography) and serves them with
+# Unbound: a missing part fails these tests, it does not skip them.
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    if dnssec_lab.shutil.which("unbound") is None and not os.access("/usr/sbin/unbound", os.X_OK):
+        pytest.fail("the DNSSEC lab needs unbound (Debian package 'unbound'; tests/run.sh setup installs it)",
+                    pytrace=False)
     lab = dnssec_lab.Lab(str(tmp_path_factory.mktemp("dnssec-lab")))
     state = lab.start()
     try:
@@ -190,3 +191,34 @@ def test_without_dnspython_the_check_says_which_library_is_missing(lab, palhm, t
         MODULE_UTILS, os.pathsep, fake.parent)})
     assert proc.returncode == 2
     assert "the DNSSEC check requires the Python library 'dnspython'" in proc.stderr
+
+
+def role_core_execs():
+    with open(os.path.join(REPO, "roles", "palhm", "defaults", "main.yml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)["palhm_core_execs"]
+
+
+@pytest.mark.parametrize("zone, healthy", [("valid.test", True), ("tampered.test", False)])
+def test_the_seeds_old_way_a_null_backup_of_dig_and_grep_still_works(lab, tmp_path, zone, healthy):
+    """The original's DNSSEC check: a null-backend backup task whose object
+    pipes `dig +short +dnssec` (empty output on SERVFAIL) into `grep .`, with
+    the Execs of the core.json the role installs."""
+    core = tmp_path / "core.json"
+    core.write_text(json.dumps({"execs": role_core_execs()}))
+    conf = tmp_path / "palhm.conf"
+    conf.write_text(json.dumps({"include": [str(core)], "tasks": [{
+        "id": "check-dnssec", "type": "backup", "backend": "null",
+        "objects": [{"path": zone, "pipeline": [
+            {"type": "exec-append", "exec-id": "dig-dnssec",
+             "argv": ["@127.0.0.1", "-p", str(lab["resolvers"]["validating"]), "SOA", zone]},
+            {"type": "exec", "exec-id": "grep-any"}]}]}]}))
+    env = dict(os.environ, PYTHONPATH=MODULE_UTILS, PALHM_RUN_DIR=str(tmp_path / "run"))
+    proc = subprocess.run([sys.executable, "-m", "palhm", "-q", "-f", str(conf), "run", "check-dnssec"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                          timeout=60, check=False)
+    if healthy:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+    else:
+        assert proc.returncode == 1
+        assert "grep" in proc.stderr and "exited with code 1" in proc.stderr
