@@ -10,7 +10,6 @@ import email
 import email.policy
 import json
 import mailbox
-import shutil
 import socket
 
 import pytest

@@ -30,6 +30,7 @@ ENGINE = os.path.join(REPO, "plugins", "module_utils")
 HELPERS = os.path.join(REPO, "tests", "helpers")
 EXIT_CONFIG, EXIT_VERIFY = 2, 5
 
+
 # -- backends ---------------------------------------------------------------
 class LocalStore:
     name = "localfs"
