@@ -117,12 +117,7 @@ def lookup(execs, exec_id, path):
 
 def parse_item(raw, path, execs):
     """One pipeline item (``exec``, ``exec-append`` or ``exec-inline``) -> Exec."""
-    if not isinstance(raw, dict):
-        schema.obj(raw, path)
-    kind = raw.get("type")
-    if kind is None:
-        raise ConfigError(schema.join(path, "type"), "required key is missing (one of %s)" % ", ".join(PIPELINE_TYPES))
-    schema.choice(kind, schema.join(path, "type"), PIPELINE_TYPES)
+    kind = schema.tagged(raw, path, PIPELINE_TYPES)
     if kind == "exec":
         schema.obj(raw, path, required=("type", "exec-id"))
         key = schema.join(path, "exec-id")

@@ -86,12 +86,7 @@ class SigmaskStep(Step):
 
 
 def _parse_step(raw, path, ctx):
-    if not isinstance(raw, dict):
-        schema.obj(raw, path)
-    kind = raw.get("type")
-    if kind is None:
-        raise ConfigError(schema.join(path, "type"), "required key is missing (one of %s)" % ", ".join(STEP_TYPES))
-    schema.choice(kind, schema.join(path, "type"), STEP_TYPES)
+    kind = schema.tagged(raw, path, STEP_TYPES)
     if kind == "task":
         schema.obj(raw, path, required=("type", "task-id"))
         tid = schema.string(raw["task-id"], schema.join(path, "task-id"))

@@ -73,6 +73,16 @@ def obj(value, path, required=(), optional=()):
     return value
 
 
+def tagged(value, path, choices, key="type"):
+    """An object whose `key` (required) selects its kind; -> the kind."""
+    if not isinstance(value, dict):
+        obj(value, path)
+    kind = value.get(key)
+    if kind is None:
+        raise ConfigError(join(path, key), "required key is missing (one of %s)" % ", ".join(sorted(choices)))
+    return choice(kind, join(path, key), choices)
+
+
 def string(value, path, nonempty=True):
     if not isinstance(value, str):
         raise ConfigError(path, "expected a string, got %s %s" % (_kind(value), show(value)))

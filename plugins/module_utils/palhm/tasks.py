@@ -29,11 +29,7 @@ def parse_all(located, execs, modules):
             raise ConfigError(schema.join(loc.where, "id"), "duplicate task id %s (also at %s)"
                               % (schema.show(tid), ids[tid]))
         ids[tid] = loc.where
-        kind = loc.value.get("type")
-        if kind is None:
-            raise ConfigError(schema.join(loc.where, "type"), "required key is missing (one of %s)"
-                              % ", ".join(sorted(PARSERS)))
-        schema.choice(kind, schema.join(loc.where, "type"), PARSERS)
+        schema.tagged(loc.value, loc.where, PARSERS)
     ctx = ParseContext(execs, set(ids), modules)
     result = {}
     for loc in located:
