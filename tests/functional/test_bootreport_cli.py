@@ -29,7 +29,7 @@ def free_port():
 def sink(tmp_path):
     """An SMTP server on 127.0.0.1 storing every message in a Maildir."""
     import aiosmtpd.controller as controller_mod  # a test dependency: missing fails
-    import aiosmtpd.handlers as handlers
+    from aiosmtpd import handlers
     path = tmp_path / "Maildir"
     ctl = controller_mod.Controller(handlers.Mailbox(str(path)), hostname="127.0.0.1", port=free_port())
     ctl.start()
