@@ -13,11 +13,13 @@ from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import Pa
 
 DEFAULT_CONFIG = palhm_config.DEFAULT_PATH
 
-# Options every module that reads the host's config has.
-CONFIG_ARGS = dict(
-    config=dict(type="path"),
-    task=dict(type="str", default=palhm_config.DEFAULT_TASK),
-)
+
+def config_args(**more):
+    """argument_spec of a module that runs a task of the host's config:
+    `config` and `task`, plus the module's own options `more`."""
+    spec = dict(config=dict(type="path"), task=dict(type="str", default=palhm_config.DEFAULT_TASK))
+    spec.update(more)
+    return spec
 
 
 def drop_none(d):

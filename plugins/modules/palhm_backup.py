@@ -175,7 +175,7 @@ plan:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import drop_none, load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, drop_none, load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
@@ -194,9 +194,7 @@ def inline_task(params):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="path"),
-            task=dict(type="str", default="default"),
+        argument_spec=config_args(
             backend=dict(type="str", choices=["null", "localfs", "aws-s3"]),
             backend_param=dict(type="dict"),
             objects=dict(type="list", elements="dict"),

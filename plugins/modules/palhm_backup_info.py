@@ -100,16 +100,14 @@ complete:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.inspect import copies_of
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="path"),
-            task=dict(type="str", default="default"),
+        argument_spec=config_args(
             manifests=dict(type="bool", default=False),
             **palhm_aws.argument_spec(),
         ),

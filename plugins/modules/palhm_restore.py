@@ -210,7 +210,7 @@ msg:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.restore import restore
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
@@ -257,9 +257,7 @@ def describe(res, check_mode):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="path"),
-            task=dict(type="str", default="default"),
+        argument_spec=config_args(
             prefix=dict(type="str"),
             path=dict(type="str", required=True),
             dest=dict(type="path"),

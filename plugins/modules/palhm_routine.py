@@ -97,15 +97,13 @@ steps:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config=dict(type="path"),
-            task=dict(type="str", default="default"),
+        argument_spec=config_args(
             routine=dict(type="list", elements="dict"),
             execs=dict(type="list", elements="dict"),
             include=dict(type="list", elements="path"),

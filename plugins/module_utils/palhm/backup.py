@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import retention, schema
 from .backends import aws, localfs, null
-from .backends.base import check_object_path, new_prefix
+from .backends.base import check_object_path, new_prefix, wait_tick
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
@@ -193,7 +193,7 @@ class BackupTask(Task):
             existing = set(c.prefix for c in copies)
             prefix = new_prefix(existing)
             while prefix is None:
-                localfs.wait_tick()
+                wait_tick()
                 prefix = new_prefix(existing)
             backend.begin(prefix)
             rt.log(VL_INFO, "task %s: making copy %s" % (self.id, backend.location(prefix)))

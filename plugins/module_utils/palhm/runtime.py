@@ -12,14 +12,12 @@ import hashlib
 import os
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
 from contextlib import contextmanager
 
-from . import schema
-from .errors import CancelledError, ConfigError, LockHeldError
+from .errors import CancelledError, LockHeldError
 
 # Verbosity levels (``vl`` and the ``vl-stderr``/``vl-stdout`` of Execs).
 VL_CRITICAL, VL_ERROR, VL_WARNING, VL_INFO, VL_DEBUG = 0, 1, 2, 3, 4
@@ -201,19 +199,3 @@ def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
         if restore:
             for s, h in previous.items():
                 signal.signal(s, h)
-
-
-def now_utc():
-    return time.time()
-
-
-def require_unique(items, path, what):
-    seen = set()
-    for i, item in enumerate(items):
-        if item in seen:
-            raise ConfigError(schema.join(path, i), "duplicate %s %s" % (what, schema.show(item)))
-        seen.add(item)
-
-
-def eprint(msg):
-    sys.stderr.write(msg + "\n")

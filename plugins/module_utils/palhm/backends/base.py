@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
+import time
 from dataclasses import dataclass, field
 
 from .. import schema
@@ -212,6 +213,11 @@ def new_prefix(existing, now=None):
     now = now or datetime.datetime.now(datetime.timezone.utc)
     prefix = now.replace(microsecond=0).isoformat()
     return None if prefix in existing else prefix
+
+
+def wait_tick():
+    """Sleep until the next second starts (for a fresh PREFIX)."""
+    time.sleep(1.0 - (time.time() % 1.0) + 0.01)
 
 
 def prefix_time(prefix):

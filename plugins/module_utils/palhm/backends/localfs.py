@@ -21,7 +21,6 @@ import os
 import shutil
 import stat
 import threading
-import time
 
 from .. import schema
 from ..errors import BackendError, ConfigError
@@ -311,7 +310,3 @@ def parse_params(raw, path):
 
 def make(params, task_id):
     return LocalfsBackend(params, task_id)
-
-
-def wait_tick():
-    time.sleep(1.0 - (time.time() % 1.0) + 0.01)
