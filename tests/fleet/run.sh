@@ -280,10 +280,32 @@ else
 fi
 
 # --- 6. systemd timers (the every-minute cron entry goes), then back to daily cron ------------------
+# Check mode of each switch first: it must pass and change nothing.
+run_play timers-check-to palhm.palhm.site --check -e palhm_scheduler=systemd
+rc_check_to=$PLAY_RC
+run_adhoc timers-check-to-after -m ansible.builtin.shell -a "test -f /etc/cron.d/palhm && ! test -e /etc/systemd/system/palhm-task-backup.timer"
+n_check_to=$(grep -c 'rc=0' "$LAST_LOG" || true)
+if [[ "$rc_check_to" == 0 && "$n_check_to" == "$N" ]]; then
+	pass "check mode of the switch cron -> systemd passes and changes nothing"
+else
+	fail "check mode of the switch cron -> systemd (rc $rc_check_to, unchanged on $n_check_to/$N)"
+fi
 run_play timers palhm.palhm.site -e palhm_scheduler=systemd
 run_adhoc timers-check -m ansible.builtin.shell -a \
 	"systemctl is-enabled palhm-task-backup.timer && systemctl is-active palhm-task-backup.timer && ! test -e /etc/cron.d/palhm && systemctl cat palhm-task-backup.timer | grep -E '^(Persistent=true|RandomizedDelaySec=|OnCalendar=)'"
 n_ok=$(grep -c 'rc=0' "$LAST_LOG" || true)
+rc_check_back=0
+for sched in cron none; do
+	run_play "timers-check-$sched" palhm.palhm.site --check -e palhm_scheduler=$sched
+	((PLAY_RC == 0)) || rc_check_back=$PLAY_RC
+done
+run_adhoc timers-check-back-after -m ansible.builtin.shell -a "systemctl is-active palhm-task-backup.timer && ! test -e /etc/cron.d/palhm"
+n_check_back=$(grep -c 'rc=0' "$LAST_LOG" || true)
+if [[ "$rc_check_back" == 0 && "$n_check_back" == "$N" ]]; then
+	pass "check mode of the switches systemd -> cron and systemd -> none passes and changes nothing"
+else
+	fail "check mode of the switches from systemd (rc $rc_check_back, unchanged on $n_check_back/$N)"
+fi
 run_play timers-back palhm.palhm.site
 rc_back=$PLAY_RC
 run_adhoc timers-gone -m ansible.builtin.shell -a "! test -e /etc/systemd/system/palhm-task-backup.timer && test -f /etc/cron.d/palhm"
@@ -368,9 +390,36 @@ else
 	fail "palhm_state=absent"
 	show_log_tail 10
 fi
-run_play fresh-check palhm.palhm.site -l "$VICTIM" --check
+run_play fresh-check palhm.palhm.site -l "$VICTIM" --check --diff
 fresh_rc=$PLAY_RC
 fresh_changed="$(recap "$VICTIM" changed)"
+fresh_lines=$(wc -l <"$LAST_LOG")
+if ((fresh_lines < 1000)) && ! grep -q '^+# -\*- coding: utf-8' "$LAST_LOG"; then
+	pass "check mode --diff on a fresh host shows no diff body for the engine files ($fresh_lines lines)"
+else
+	fail "check mode --diff on a fresh host prints $fresh_lines lines"
+fi
+fresh_sched_rc=0
+for sched in systemd none; do
+	run_play "fresh-check-$sched" palhm.palhm.site -l "$VICTIM" --check -e palhm_scheduler=$sched
+	((PLAY_RC == 0)) || fresh_sched_rc=$PLAY_RC
+done
+if [[ "$fresh_sched_rc" == 0 ]]; then
+	pass "check mode on a fresh host passes with palhm_scheduler systemd and none"
+else
+	fail "check mode on a fresh host with another scheduler (rc $fresh_sched_rc)"
+fi
+# A typo in palhm_config fails --check as the real run would, naming the key.
+cat >"$OUT/typo-vars.json" <<'EOF'
+{"palhm_config": {"tasks": [{"id": "backup", "type": "backup", "backend": "null",
+  "objects": [{"path": "etc.tar", "pipeline": [{"type": "exec", "exec-id": "tarr"}]}]}]}}
+EOF
+run_play fresh-check-typo palhm.palhm.site -l "$VICTIM" --check -e "@$OUT/typo-vars.json"
+if [[ "$PLAY_RC" != 0 ]] && grep -q 'exec-id: no exec named' "$LAST_LOG"; then
+	pass "check mode rejects a typo'd exec-id in palhm_config, naming the key"
+else
+	fail "check mode with a typo'd exec-id (rc $PLAY_RC)"
+fi
 run_adhoc fresh-check-after -l "$VICTIM" -m ansible.builtin.shell -a "! test -e /etc/palhm && ! test -e /usr/local/bin/palhm"
 if [[ "$fresh_rc" == 0 && "$fresh_changed" -ge 1 && "$PLAY_RC" == 0 ]]; then
 	pass "check mode on a host without PALHM reports the changes and installs nothing"
