@@ -40,7 +40,7 @@ fi
 "$repo/scripts/dev-link.sh" >/dev/null
 export ANSIBLE_CONFIG="$repo/ansible.cfg"
 
-"$venv/bin/ansible-playbook" -e "ansible_python_interpreter=$venv/bin/python3" playbooks/demo.yml
+"$venv/bin/ansible-playbook" -e "ansible_python_interpreter=$venv/bin/python3" -e "palhm_demo_dir=$repo/demo" playbooks/demo.yml
 
 echo
 echo "== palhm list demo (the same engine as a command) =="

@@ -12,6 +12,7 @@
 #   tests/run.sh units [ARGS...]       ansible-test units on both ansible-core versions
 #   tests/run.sh integration [TGT...]  ansible-test integration on both versions
 #   tests/run.sh functional [PYTEST ARGS...]   pytest tests/functional (CLI tests)
+#   tests/run.sh package                demo, collection build and install (nothing generated ships)
 #   tests/run.sh fleet|reliability|bench       tests/fleet/run.sh, tests/reliability/run.sh, bench/run.sh
 #   tests/run.sh lint                  ansible-lint only
 #   tests/run.sh all                   everything above but bench (what .ci/run does)
@@ -464,6 +465,49 @@ step_functional() {
     return "$rc"
 }
 
+# The tarball users get: run the demo in the checkout (both ways it can be
+# run), build the collection, check that nothing generated is in it, install
+# it into a fresh collections path and run the installed demo playbook from a
+# scratch working directory: its output lands there, not in the collection.
+step_package() {
+    need_setup
+    local tmp rc=0
+    tmp=$(mktemp -d "$CACHE/tmp/package.XXXXXX")
+    (
+        set -euo pipefail
+        export PATH
+        PATH=$(path_for "$VENV_219")
+        export ANSIBLE_CONFIG="$REPO/ansible.cfg"
+        "$REPO/scripts/dev-link.sh" >/dev/null
+        cd "$REPO"
+        local py="$VENV_219/bin/python3"
+        ansible-playbook -e "ansible_python_interpreter=$py" -e "palhm_demo_dir=$REPO/demo" playbooks/demo.yml >"$tmp/demo1.log"
+        ansible-playbook -e "ansible_python_interpreter=$py" playbooks/demo.yml >"$tmp/demo2.log"
+        [[ -d $REPO/demo/backups && -d $REPO/palhm-demo/backups ]] || { echo "the demo wrote no backups"; exit 1; }
+        ansible-galaxy collection build --force --output-path "$tmp" "$REPO" >/dev/null
+        local tarball
+        tarball=$(echo "$tmp"/palhm-palhm-*.tar.gz)
+        tar -tzf "$tarball" >"$tmp/contents"
+        echo "$(wc -l <"$tmp/contents") entries in ${tarball##*/}"
+        if grep -E '^(demo|palhm-demo|\.venv[^/]*|tests/output|\.ansible)(/|$)|__pycache__|\.pyc$' "$tmp/contents"; then
+            echo "the tarball ships generated files (above)"; exit 1
+        fi
+        mkdir -p "$tmp/collections" "$tmp/cwd"
+        cd "$tmp/cwd"
+        unset ANSIBLE_CONFIG
+        # --force: the checkout's dev link would count as "already installed".
+        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-galaxy collection install --force -p "$tmp/collections" "$tarball" >/dev/null
+        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-playbook -e "ansible_python_interpreter=$py" palhm.palhm.demo >"$tmp/demo3.log" || { find "$tmp/collections" -maxdepth 4; cat "$tmp/demo3.log"; exit 1; }
+        [[ -d $tmp/cwd/palhm-demo/backups ]] || { echo "the installed demo did not write under its working directory"; exit 1; }
+        if find "$tmp/collections" \( -name palhm-demo -o -name backups -o -name 'palhm.json' \) -print | grep .; then
+            echo "the installed demo wrote into the collection (above)"; exit 1
+        fi
+        echo "demo output under the working directory; tarball clean"
+    ) || rc=$?
+    rm -rf -- "$tmp" "$REPO/demo" "$REPO/palhm-demo"
+    return "$rc"
+}
+
 # Run an external test script that another part of the project owns:
 # step_script DIR/run.sh ARGS... A missing DIR means that part is not there
 # yet (not counted); DIR without run.sh is a broken part (fails).
@@ -624,6 +668,7 @@ main() {
         units) STREAM=1; do_units "$@" ;;
         integration) STREAM=1; do_integration "$@" ;;
         functional) STREAM=1; run_step functional step_functional "$@" ;;
+        package) STREAM=1; run_step package step_package ;;
         fleet) STREAM=1; run_step fleet step_script tests/fleet/run.sh "$@" ;;
         reliability) STREAM=1; run_step reliability step_script tests/reliability/run.sh "$@" ;;
         bench) STREAM=1; run_step bench step_script bench/run.sh "$@" ;;
@@ -639,6 +684,7 @@ main() {
             do_sanity
             do_units
             run_step functional step_functional
+            run_step package step_package
             do_integration
             run_step fleet step_script tests/fleet/run.sh
             PALHM_TEST_MODE=short run_step reliability step_script tests/reliability/run.sh --short
