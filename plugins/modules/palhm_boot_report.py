@@ -213,7 +213,6 @@ EXAMPLES = r"""
 - name: Only compose the report
   palhm.palhm.palhm_boot_report:
     mua: stdout
-    mail_to: [root]
   register: report
 """
 

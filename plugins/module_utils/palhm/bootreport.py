@@ -118,10 +118,11 @@ def parse_config(values, wheres=None):
     if "mua" not in values:
         raise ConfigError(where("mua"), "required key is missing (one of %s)" % ", ".join(MUAS))
     mua = schema.choice(values["mua"], where("mua"), MUAS)
-    if "mail-to" not in values:
+    # stdout sends nothing: it needs no recipient.
+    if "mail-to" not in values and mua != "stdout":
         raise ConfigError(where("mail-to"), "required key is missing")
-    mail_to = schema.str_list(values["mail-to"], where("mail-to"))
-    if not mail_to:
+    mail_to = schema.str_list(values.get("mail-to", []), where("mail-to"))
+    if not mail_to and mua != "stdout":
         raise ConfigError(where("mail-to"), "must name at least one recipient")
     for i, rcpt in enumerate(mail_to):
         _check_recipient(mua, rcpt, schema.join(where("mail-to"), i))
