@@ -188,6 +188,14 @@ up_to_date:
   description: O(dest) already held the object; nothing was written.
   returned: when O(dest) already matched
   type: bool
+mode_changed:
+  description: O(dest) already held the object and only its permissions were set to O(mode).
+  returned: when O(dest) already matched but had another mode
+  type: bool
+would_change_mode:
+  description: In check mode, O(dest) already holds the object but a real run would set its permissions to O(mode).
+  returned: check mode, when O(dest) already matches but has another mode
+  type: bool
 stages:
   description: Exit codes of the pipeline's commands (argv, returncode).
   returned: success, with a pipeline, not in check mode
@@ -250,6 +258,10 @@ def describe(res, check_mode):
         how += " into " + res["dest"]
     if check_mode and res["would_write"]:
         return "would restore " + what + how
+    if check_mode and res.get("would_change_mode"):
+        return "%s already holds %s; would set its mode" % (res["dest"], what)
+    if res.get("mode_changed"):
+        return "%s already holds %s; set its mode" % (res["dest"], what)
     if check_mode or res.get("up_to_date"):
         return "%s already holds %s" % (res["dest"], what)
     return "restored " + what + how
@@ -280,7 +292,10 @@ def main():
                       rt=rt, check=module.check_mode, force=p["force"], mode=mode,
                       verify_first=p["verify_first"])
         res["msg"] = describe(res, module.check_mode)
-        res["changed"] = res["would_write"] if module.check_mode else res["written"]
+        if module.check_mode:
+            res["changed"] = res["would_write"] or res.get("would_change_mode", False)
+        else:
+            res["changed"] = res["written"] or res.get("mode_changed", False)
         res["warnings_logged"] = [m for lvl, m in rt.messages if lvl <= 2]
         return res
 

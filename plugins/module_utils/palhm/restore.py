@@ -184,13 +184,27 @@ def _same_content(path, obj):
         return False
 
 
+def _dest_dir(dest):
+    """The directory `dest` goes into; a UsageError when it is not there (the
+    same check in check mode and in a real run)."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(directory):
+        raise UsageError("cannot restore into %s: directory %s does not exist" % (dest, directory))
+    return directory
+
+
+def _mode_differs(path, mode):
+    try:
+        return mode is not None and stat.S_IMODE(os.stat(path).st_mode) != mode
+    except OSError:
+        return False
+
+
 class _AtomicFile:
     """A temporary file next to `dest`, renamed over it by commit()."""
 
     def __init__(self, dest, mode):
-        directory = os.path.dirname(os.path.abspath(dest))
-        if not os.path.isdir(directory):
-            raise UsageError("cannot restore into %s: directory %s does not exist" % (dest, directory))
+        directory = _dest_dir(dest)
         if mode is None:
             try:
                 mode = stat.S_IMODE(os.stat(dest).st_mode)
@@ -263,12 +277,24 @@ def restore(cfg, task_id, prefix, path, dest=None, pipeline_items=None, rt=None,
     info = {"task": task_id, "prefix": copy.prefix, "path": path, "location": location,
             "size": obj["size"], "sha256": obj["sha256"], "dest": target,
             "pipeline": [list(s.argv) for s in stages], "written": False}
+    if target:
+        _dest_dir(target)
     up_to_date = bool(target and not stages and not force and _same_content(target, obj))
+    # Like ansible.builtin.copy: `mode` is enforced on a file that already matches.
+    fix_mode = up_to_date and _mode_differs(target, mode)
     if check:
         info["would_write"] = not up_to_date
+        if fix_mode:
+            info["would_change_mode"] = True
         return info
     if up_to_date:
         info["up_to_date"] = True
+        if fix_mode:
+            try:
+                os.chmod(target, mode)
+            except OSError as e:
+                raise TaskFailed("cannot set the mode of %s: %s" % (target, e)) from None
+            info["mode_changed"] = True
         return info
     rt = _make_rt(cfg, rt)
     started = time.monotonic()
