@@ -220,7 +220,7 @@ def load(module, include):
     """The host's config, plus the Execs of `include` files it does not
     already include."""
     cfg = load_config(module)
-    config_path = module.params["config"] or palhm_config.DEFAULT_PATH
+    config_path = module.params["config"] or palhm_config.default_path()
     seen = set(os.path.realpath(f) for f in cfg.files)
     extra = [p for p in include or [] if os.path.realpath(p) not in seen]
     if not extra:

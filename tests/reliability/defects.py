@@ -56,7 +56,7 @@ DEFECTS = {
          "    if False:\n        raise ConfigError(path, \"expected an object, got"),
     ]),
     "allow-dotdot": ("safety", "object paths may contain '..'", [
-        ("backends/base.py", "        if part in (\"\", \".\", \"..\"):\n", "        if part in (\"\", \".\"):\n"),
+        ("backends/base.py", "        if part == \"..\":\n", "        if False:\n"),
     ]),
     "fmode-ignored": ("safety", "localfs objects keep the creation mode (umask) instead of fmode", [
         ("backends/localfs.py", "        os.fchmod(self.fd, fmode)\n", "        pass\n"),
