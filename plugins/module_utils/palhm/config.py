@@ -288,7 +288,11 @@ def build(raw):
 def load(path=None):
     """Load and validate the config at `path` (and everything it includes);
     None: the default (default_path())."""
-    return build(load_raw(default_path() if path is None else path))
+    if path is None:
+        path = default_path()
+        if not os.path.lexists(path):
+            raise ConfigError(path, "config file not found (nor %s); name one with -f" % DEFAULT_FALLBACK)
+    return build(load_raw(path))
 
 
 def from_dict(doc, base_dir=None, label=""):
