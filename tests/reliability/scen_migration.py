@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 
-from lib import PY, REPO, Palhm, Result
+from lib import REPO, Palhm, Result
 
 SAMPLE = REPO / "tests" / "functional" / "files" / "original_sample"
 
