@@ -11,7 +11,7 @@ import traceback
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
 
-DEFAULT_CONFIG = palhm_config.DEFAULT_PATH
+DEFAULT_CONFIG = palhm_config.DEFAULT_PATH  # or DEFAULT_FALLBACK when only that one exists
 
 
 def config_args(**more):
@@ -38,8 +38,16 @@ def load_config(module, inline_task=None, include=None, execs=None, nb_workers=N
         if nb_workers is not None:
             doc["nb-workers"] = nb_workers
         doc.update(extra or {})
-        return palhm_config.from_dict(doc)
-    return palhm_config.load(module.params.get("config") or DEFAULT_CONFIG)
+        return warn_config(module, palhm_config.from_dict(doc))
+    return warn_config(module, palhm_config.load(module.params.get("config") or None))
+
+
+def warn_config(module, cfg):
+    """Show the config's warnings (keys accepted but ignored) as module
+    warnings; -> cfg."""
+    for w in cfg.warnings:
+        module.warn(w)
+    return cfg
 
 
 def run_engine(module, fn, **fail_extra):

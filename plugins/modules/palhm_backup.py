@@ -28,7 +28,7 @@ options:
   config:
     description:
       - Path of the PALHM config file on the target host.
-      - Defaults to C(/etc/palhm/palhm.conf) when the task is not given inline.
+      - Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists, when the task is not given inline.
       - With an inline task, its C(execs) and C(include) are ignored; use O(include) and O(execs).
     type: path
   task:

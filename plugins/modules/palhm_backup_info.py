@@ -20,7 +20,7 @@ author:
 options:
   config:
     description:
-      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf).
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists.
     type: path
   task:
     description:

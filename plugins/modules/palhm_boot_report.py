@@ -334,6 +334,8 @@ def main():
     try:
         if module.params["config"]:
             cfg = palhm_config.load(module.params["config"])
+            for w in cfg.warnings:
+                module.warn(w)
             spec = cfg.boot_report
             if spec is None:
                 module.fail_json(msg="%s has no boot-report object" % module.params["config"])

@@ -346,6 +346,8 @@ def main():
             from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 
             cfg = palhm_config.load(p["config"])
+            for w in cfg.warnings:
+                module.warn(w)
             task = cfg.task(p["task"])
             if task.type != dnssec.TASK_TYPE:
                 module.fail_json(msg="task %r of %s is a %s task, not a %s task"

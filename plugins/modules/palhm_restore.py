@@ -30,7 +30,7 @@ author:
 options:
   config:
     description:
-      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf).
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists.
     type: path
   task:
     description:
@@ -228,7 +228,7 @@ def load(module, include):
     """The host's config, plus the Execs of `include` files it does not
     already include."""
     cfg = load_config(module)
-    config_path = module.params["config"] or palhm_config.DEFAULT_PATH
+    config_path = module.params["config"] or palhm_config.default_path()
     seen = set(os.path.realpath(f) for f in cfg.files)
     extra = [p for p in include or [] if os.path.realpath(p) not in seen]
     if not extra:

@@ -24,8 +24,8 @@ author:
 options:
   config:
     description:
-      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf)
-        when the routine is not given inline.
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else
+        C(/etc/palhm/palhm.jsonc) when only that one exists, when the routine is not given inline.
     type: path
   task:
     description:

@@ -39,6 +39,7 @@ SCENARIOS = {
     "bad-input": ("scen_fuzz", "bad_input", (), 1000, 10000, 300),
     "module-args": ("scen_fuzz", "module_args", (), 500, 5000, 1500),
     "safety": ("scen_safety", "safety", (), 1, 3, 1),
+    "migration": ("scen_migration", "migration", (), 20, 200, 20),
 }
 
 

@@ -56,7 +56,7 @@ DEFECTS = {
          "    if False:\n        raise ConfigError(path, \"expected an object, got"),
     ]),
     "allow-dotdot": ("safety", "object paths may contain '..'", [
-        ("backends/base.py", "        if part in (\"\", \".\", \"..\"):\n", "        if part in (\"\", \".\"):\n"),
+        ("backends/base.py", "        if part == \"..\":\n", "        if False:\n"),
     ]),
     "fmode-ignored": ("safety", "localfs objects keep the creation mode (umask) instead of fmode", [
         ("backends/localfs.py", "        os.fchmod(self.fd, fmode)\n", "        pass\n"),
@@ -64,6 +64,26 @@ DEFECTS = {
     "secret-in-config": ("safety", "`palhm config` shows the S3 secret key", [
         ("backends/aws.py", "        out[\"credentials\"] = \"backend-param (hidden)\"",
          "        out[\"credentials\"] = params[\"credentials\"].secret_key"),
+    ]),
+    "dup-keys-allowed": ("migration", "a key repeated in one JSON object silently wins (the last one)", [
+        ("jsonc.py", "    doc = json.loads(text, object_pairs_hook=_pairs)\n", "    doc = json.loads(text)\n"),
+    ]),
+    "include-any-file": ("migration", "an include is read whatever it is (FIFO, device, directory)", [
+        ("config.py", "        if not stat.S_ISREG(st.st_mode):\n", "        if False:\n"),
+    ]),
+    "included-scalars-lose": ("migration", "the including file's vl and nb-workers win over the included file's", [
+        ("config.py", "    if not args_win:\n        _take_scalars(raw, doc, where)\n",
+         "    if False:\n        _take_scalars(raw, doc, where)\n"),
+        ("config.py", "    if args_win:\n        _take_scalars(raw, doc, where)\n",
+         "    if True:\n        _take_scalars(raw, doc, where)\n"),
+    ]),
+    "include-from-link-dir": ("migration", "an included file's includes resolve from the symlink's directory", [
+        ("config.py", "    base = os.path.dirname(os.path.abspath(path) if via is None else real)\n",
+         "    base = os.path.dirname(os.path.abspath(path))\n"),
+    ]),
+    "comment-keys-refused": ("migration", "keys starting with _, # or // are unknown-key errors", [
+        ("schema.py", "        if key not in allowed and not is_comment_key(key):\n",
+         "        if key not in allowed:\n"),
     ]),
 }
 

@@ -368,7 +368,7 @@ def _module_functions():
     plugins/module_utils/common.py, taken from their source (importing them
     would pull the repo's engine instead of the engine under test)."""
     ns = {"palhm_config": config}
-    for rel, names in (("plugins/module_utils/common.py", ("drop_none", "load_config")),
+    for rel, names in (("plugins/module_utils/common.py", ("drop_none", "load_config", "warn_config")),
                        ("plugins/modules/palhm_backup.py", ("inline_task",))):
         with open(os.path.join(REPO, rel), encoding="utf-8") as f:
             tree = ast.parse(f.read())
@@ -382,6 +382,10 @@ def _module_functions():
 class _FakeModule:
     def __init__(self, params):
         self.params = params
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
 
 def fuzz_module_args(cases, seed_value, workdir):

@@ -15,9 +15,11 @@ from lib import PY, REPO, Obj, Palhm, Result, sha_file
 SECRET_S3 = "S3CRET-safety-s3-77c1e0"
 SECRET_SMTP = "S3CRET-safety-smtp-41af9b"
 
-BAD_PATHS = ["..", "../escape", "a/../../escape", "a/..", "./a", "a/./b", "a//b", "/abs", "/etc/passwd",
-             "a/", ".palhm-manifest.json", ".palhm-x", "x.palhm-partial", ""]
-ODD_OK_PATHS = ["a\\..\\b", "...", " ..", "..a", "a..", "-rf", "sub/dir/deep.bin", "\u2025", "x y/z"]
+BAD_PATHS = ["..", "../escape", "a/../../escape", "a/..", "/abs", "/etc/passwd", "a/", ".", "./", "./..",
+             ".palhm-manifest.json", ".palhm-x", "./.palhm-x", "x.palhm-partial", ""]
+# "./top", "c//d" and "e/./f" are normalised (to top, c/d, e/f) as the original's cp made them.
+ODD_OK_PATHS = ["a\\..\\b", "...", " ..", "..a", "a..", "-rf", "sub/dir/deep.bin", "\u2025", "x y/z",
+                "./top", "c//d", "e/./f"]
 
 
 def snapshot(top, skip=None):

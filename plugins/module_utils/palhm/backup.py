@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import retention, schema
 from .backends import aws, localfs, null
-from .backends.base import check_object_path, new_prefix, wait_tick
+from .backends.base import COMMON_PARAMS, check_object_path, new_prefix, wait_tick
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
@@ -63,13 +63,44 @@ def _topo_layers(groups, where):
     return layers
 
 
+# What a null backend ignores: every other backend's parameters, so that
+# switching a task to null (the dry run the original's README recommends)
+# needs no other edit.
+NULL_IGNORES = tuple(COMMON_PARAMS) + ("dmode", "fmode", "block-size") + tuple(aws.PARAMS)
+
+
+def _migrate_params(backend_name, raw, path, ctx):
+    """backend-param as the original wrote it, made ready for the backend's
+    parser: ``prefix`` ("reserved for future" in the original) is ignored with
+    a warning; a null backend ignores the other backends' keys with one
+    warning listing them. Unknown keys stay errors."""
+    if not isinstance(raw, dict):
+        return raw  # the backend's parser names the error
+    if backend_name == "null":
+        schema.obj(raw, path, optional=NULL_IGNORES + ("prefix",))
+    warnings = getattr(ctx, "warnings", None)
+    warnings = [] if warnings is None else warnings
+    if "prefix" in raw:
+        warnings.append("%s: ignored: the original PALHM reserved it for future use; copies are named by "
+                        "their UTC start time" % schema.join(path, "prefix"))
+        raw = {k: v for k, v in raw.items() if k != "prefix"}
+    if backend_name == "null":
+        ignored = [k for k in raw if not schema.is_comment_key(k)]
+        if ignored:
+            warnings.append("%s: ignored by the null backend (it stores nothing): %s"
+                            % (path, ", ".join(ignored)))
+        return {}
+    return raw
+
+
 def parse_task(raw, where, ctx):
     schema.obj(raw, where, required=("id", "type"),
                optional=("backend", "backend-param", "object-groups", "objects"))
     backend_name = raw.get("backend", "null")
     schema.choice(backend_name, schema.join(where, "backend"), BACKENDS)
     bp_path = schema.join(where, "backend-param")
-    params = BACKENDS[backend_name].parse_params(raw.get("backend-param", {}), bp_path)
+    raw_bp = _migrate_params(backend_name, raw.get("backend-param", {}), bp_path, ctx)
+    params = BACKENDS[backend_name].parse_params(raw_bp, bp_path)
 
     groups = {DEFAULT_GROUP: []}
     gpath = schema.join(where, "object-groups")

@@ -21,7 +21,7 @@ from .errors import EXIT_CONFIG, EXIT_TASK_FAILED, PalhmError, UsageError
 from .runtime import VL_DEBUG, Runtime, cancel_on_signals
 
 HELP = {
-    "run": "run [TASK]: run a task (default: %r)" % config.DEFAULT_TASK,
+    "run": "run [TASK]: run a task (default, or an empty TASK: %r)" % config.DEFAULT_TASK,
     "config": "config: load, validate and print the resolved config",
     "mods": "mods: list the optional engine modules",
     "list": "list TASK [--json]: the copies of a backup task (prefix, state, size, objects)",
@@ -47,8 +47,9 @@ def _parser():
     g = p.add_mutually_exclusive_group()
     g.add_argument("-q", "--quiet", action="store_true", help="only errors reach stderr (for cron)")
     g.add_argument("-v", "--verbose", action="store_true", help="debug output")
-    p.add_argument("-f", "--config", default=config.DEFAULT_PATH, metavar="FILE",
-                   help="config file (default: %(default)s)")
+    p.add_argument("-f", "--config", default=None, metavar="FILE",
+                   help="config file (default: %s, else %s when only that one exists)"
+                   % (config.DEFAULT_PATH, config.DEFAULT_FALLBACK))
     p.add_argument("--version", action="version", version="palhm " + __version__)
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     s = sub.add_parser("run", help=HELP["run"])
@@ -136,6 +137,11 @@ def main(argv=None):
             bootreport.mark_clean_shutdown()
             return 0
         cfg = config.load(args.config)
+        if not args.quiet:
+            # Accepted but ignored keys (the original's prefix, a null
+            # backend's leftover parameters): said once, on stderr.
+            for w in cfg.warnings:
+                sys.stderr.write("palhm: warning: %s\n" % w)
         if cmd == "config":
             out.write(json.dumps(cfg.describe(), indent=2) + "\n")
             return 0
@@ -143,7 +149,8 @@ def main(argv=None):
         rt = Runtime(cfg, vl=_vl(args, cfg), stdout=getattr(out, "buffer", out), stderr=err)
         if cmd == "run":
             with cancel_on_signals(rt, restore=False):
-                rt.run_task(args.task)
+                # The original ran the default task for an empty TASK too.
+                rt.run_task(args.task or config.DEFAULT_TASK)
             return 0
         if cmd == "list":
             return cmd_list(rt, args, out)

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 
 from . import jsonc, schema, tasks
 from .errors import ConfigError, UsageError
 from .execs import parse_exec_def
 
-DEFAULT_PATH = "/etc/palhm/palhm.conf"
+DEFAULT_DIR = "/etc/palhm"
+DEFAULT_PATH = DEFAULT_DIR + "/palhm.conf"
+# The original's code read palhm.jsonc (its README and our seeds name palhm.conf).
+DEFAULT_FALLBACK = DEFAULT_DIR + "/palhm.jsonc"
+# A config file is text a human wrote: anything bigger is a mistake (an include
+# of a disk image, /dev/zero) that would only exhaust memory.
+MAX_CONFIG_BYTES = 16 << 20
 DEFAULT_TASK = "default"
 KNOWN_MODULES = {
     "aws": "aws-s3 backup backend and aws-sns boot report MUA (needs boto3)",
@@ -42,49 +49,107 @@ class RawConfig:
     execs: list = field(default_factory=list)  # [Located]
     tasks: list = field(default_factory=list)  # [Located]
     boot_report: dict = field(default_factory=dict)  # key -> Located (mail-to merged)
+    warnings: list = field(default_factory=list)
 
 
-def read_json_file(path):
-    """Parse one config file (JSONC when it ends in .jsonc)."""
+def default_path():
+    """The config used without -f: palhm.conf, else palhm.jsonc when only that
+    one exists (the original's code read palhm.jsonc)."""
+    if not os.path.lexists(DEFAULT_PATH) and os.path.lexists(DEFAULT_FALLBACK):
+        return DEFAULT_FALLBACK
+    return DEFAULT_PATH
+
+
+def is_jsonc(path):
+    """JSONC is chosen by the name of the file `path` resolves to (a
+    ``palhm.conf -> site.jsonc`` symlink is JSONC), ignoring case."""
+    return os.path.realpath(path).lower().endswith(".jsonc")
+
+
+def _read_text(path, where):
+    """The text of config file `path`: a regular file of at most
+    MAX_CONFIG_BYTES (a FIFO would hang the load, /dev/zero fill memory)."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            text = f.read()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise ConfigError(path, "config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(path, "cannot read config file: %s" % e) from None
+        raise ConfigError(where, "config file not found") from None
+    except OSError as e:
+        raise ConfigError(where, "cannot read config file: %s" % (e.strerror or e)) from None
     try:
-        return jsonc.loads(text, comments=path.endswith(".jsonc"))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(where, "not a regular file (a config file must be one)")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(where, "too large for a config file (%d bytes, at most %d)"
+                              % (st.st_size, MAX_CONFIG_BYTES))
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = None
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(where, "too large for a config file (more than %d bytes)" % MAX_CONFIG_BYTES)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(where, "cannot read config file: not UTF-8 text (%s)" % e) from None
+    except OSError as e:
+        raise ConfigError(where, "cannot read config file: %s" % (e.strerror or e)) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def read_json_file(path, where=None):
+    """Parse one config file (JSONC when its real name ends in .jsonc).
+    `where` names it in errors (default: `path`)."""
+    where = path if where is None else where
+    text = _read_text(path, where)
+    comments = is_jsonc(path)
+    try:
+        return jsonc.loads(text, comments=comments)
+    except jsonc.DuplicateKeyError as e:
+        raise ConfigError("%s: %s" % (where, e.path), "duplicate key in one object (JSON keeps only one of "
+                          "them; remove or rename the other)") from None
     except ValueError as e:
-        raise ConfigError(path, "invalid %s: %s" % ("JSONC" if path.endswith(".jsonc") else "JSON", e)) from None
+        raise ConfigError(where, "invalid %s: %s" % ("JSONC" if comments else "JSON", e)) from None
     except RecursionError:
-        raise ConfigError(path, "invalid JSON: nested too deeply") from None
+        raise ConfigError(where, "invalid JSON: nested too deeply") from None
 
 
-def _load_into(raw, path, seen, doc=None, label=None):
+def _load_into(raw, path, seen, doc=None, label=None, via=None, args_win=False):
+    """Merge config file `path` (or `doc`) into `raw`. `via`: the JSON path of
+    the include naming it (``FILE: include[2]``), for errors. Scalars (vl,
+    nb-workers, metrics): an included file's value wins over the including
+    file's, as the original documents; with `args_win` (module arguments)
+    the document's own values win over what it includes."""
     real = os.path.realpath(path)
     if real in seen:
-        raise ConfigError(path, "included twice (first as %s); circular or repeated include" % seen[real])
+        raise ConfigError("%s: %s" % (via, path) if via else path,
+                          "included twice (first as %s); circular or repeated include" % seen[real])
     seen[real] = path
     raw.files.append(path)
     if doc is None:
-        doc = read_json_file(path)
+        doc = read_json_file(path, "%s: %s" % (via, path) if via else path)
     label = path if label is None else label
     where = label + ": " if label else ""
     schema.obj(doc, where, optional=TOP_KEYS)
-    base = os.path.dirname(os.path.abspath(path))
+    if not args_win:
+        _take_scalars(raw, doc, where)
+    # Relative includes: the file named on the command line (or the module's
+    # arguments) like C #include, from its directory as named; inside an
+    # included file from the directory it really is in (symlinks resolved,
+    # as the original did).
+    base = os.path.dirname(os.path.abspath(path) if via is None else real)
     for i, inc in enumerate(schema.str_list(doc.get("include", []), where + "include")):
-        # Like C #include: relative to the including file's directory.
-        _load_into(raw, inc if os.path.isabs(inc) else os.path.join(base, inc), seen)
+        _load_into(raw, inc if os.path.isabs(inc) else os.path.join(base, inc), seen,
+                   via=where + "include[%d]" % i)
+    if args_win:
+        _take_scalars(raw, doc, where)
     for i, mod in enumerate(schema.str_list(doc.get("modules", []), where + "modules")):
         if mod not in KNOWN_MODULES:
             raise ConfigError(where + "modules[%d]" % i, "unknown module %s (known: %s)"
                               % (schema.show(mod), ", ".join(sorted(KNOWN_MODULES))))
         if mod not in raw.modules:
             raw.modules.append(mod)
-    for key in ("vl", "nb-workers", "metrics"):
-        if key in doc:
-            raw.scalars[key] = Located(where + key, doc[key])
     for key in ("execs", "tasks"):
         items = schema.obj_list(doc.get(key, []), where + key)
         target = raw.execs if key == "execs" else raw.tasks
@@ -94,7 +159,15 @@ def _load_into(raw, path, seen, doc=None, label=None):
         if not isinstance(br, dict):
             schema.obj(br, where + "boot-report")  # raises: not an object
         # Keys are checked by bootreport.parse_config, which names their path.
+        if "boot-id" in br:
+            # The key the original's code read (its README says bootid).
+            if "bootid" in br:
+                raise ConfigError(where + "boot-report.boot-id", "bootid is set too; boot-id is an alias of "
+                                  "bootid, set only one")
+            br = {("bootid" if k == "boot-id" else k): v for k, v in br.items()}
         for key, value in br.items():
+            if schema.is_comment_key(key):
+                continue
             loc = Located(where + "boot-report." + key, value)
             if key == "mail-to":
                 prev = raw.boot_report.get(key)
@@ -110,6 +183,12 @@ def _load_into(raw, path, seen, doc=None, label=None):
                                   % raw.boot_report[key].where)
             else:
                 raw.boot_report[key] = loc
+
+
+def _take_scalars(raw, doc, where):
+    for key in ("vl", "nb-workers", "metrics"):
+        if key in doc:
+            raw.scalars[key] = Located(where + key, doc[key])
 
 
 def load_raw(path, doc=None):
@@ -129,6 +208,7 @@ class Config:
     tasks: dict
     boot_report: object = None
     metrics: object = None
+    warnings: list = field(default_factory=list)
 
     def task(self, task_id):
         if task_id not in self.tasks:
@@ -169,12 +249,15 @@ def _describe_task(task):
 
 def build(raw):
     """Validate a RawConfig into a Config; raises ConfigError naming the path."""
-    execs = {}
+    execs, exec_where = {}, {}
     for loc in raw.execs:
         ex = parse_exec_def(loc.value, loc.where)
         if ex.id in execs:
-            raise ConfigError(schema.join(loc.where, "id"), "duplicate exec id %s" % schema.show(ex.id))
+            raise ConfigError(schema.join(loc.where, "id"), "duplicate exec id %s (also at %s)"
+                              % (schema.show(ex.id), schema.join(exec_where[ex.id], "id")))
         execs[ex.id] = ex
+        exec_where[ex.id] = loc.where
+    warnings = raw.warnings
     vl = 3
     if "vl" in raw.scalars:
         vl = schema.integer(raw.scalars["vl"].value, raw.scalars["vl"].where, minimum=0, allow_string=True)
@@ -192,18 +275,23 @@ def build(raw):
             raise ConfigError(schema.join(loc.where, "path"), "must be the absolute path of a file, got %s"
                               % schema.show(mpath))
         metrics = {"path": os.path.normpath(mpath)}
-    task_map = tasks.parse_all(raw.tasks, execs, raw.modules)
+    task_map = tasks.parse_all(raw.tasks, execs, raw.modules, warnings)
     boot_report = None
     if raw.boot_report:
         from . import bootreport
         boot_report = bootreport.parse_config({k: v.value for k, v in raw.boot_report.items()},
                                               {k: v.where for k, v in raw.boot_report.items()})
     return Config(files=raw.files, modules=raw.modules, vl=vl, nb_workers=nb_workers, execs=execs,
-                  tasks=task_map, boot_report=boot_report, metrics=metrics)
+                  tasks=task_map, boot_report=boot_report, metrics=metrics, warnings=warnings)
 
 
-def load(path=DEFAULT_PATH):
-    """Load and validate the config at `path` (and everything it includes)."""
+def load(path=None):
+    """Load and validate the config at `path` (and everything it includes);
+    None: the default (default_path())."""
+    if path is None:
+        path = default_path()
+        if not os.path.lexists(path):
+            raise ConfigError(path, "config file not found (nor %s); name one with -f" % DEFAULT_FALLBACK)
     return build(load_raw(path))
 
 
@@ -218,6 +306,6 @@ def from_dict(doc, base_dir=None, label=""):
         raise ConfigError(label, "not JSON data: %s" % e) from None
     except RecursionError:
         raise ConfigError(label, "nested too deeply") from None
-    _load_into(raw, fake, {}, doc=doc, label=label)
+    _load_into(raw, fake, {}, doc=doc, label=label, args_win=True)
     raw.files = []
     return build(raw)

@@ -79,6 +79,21 @@ class StageError(TaskFailed):
         super().__init__(msg)
 
 
+class StartError(StageError):
+    """A stage's program could not be started (not found, not executable)."""
+
+    def __init__(self, what, argv, error):
+        import errno
+        reasons = {errno.ENOENT: "not found", errno.ENOTDIR: "not found", errno.EACCES: "permission denied",
+                   errno.ENOEXEC: "not an executable", errno.EISDIR: "is a directory"}
+        reason = reasons.get(getattr(error, "errno", None)) or getattr(error, "strerror", None) or str(error)
+        TaskFailed.__init__(self, "%s: cannot start %s: %s" % (what, argv[0] if argv else "?", reason))
+        self.what = what
+        self.argv = list(argv)
+        self.returncode = None
+        self.stderr_tail = ""
+
+
 class BackendError(TaskFailed):
     """The storage backend failed (I/O error, no space, S3 error)."""
 

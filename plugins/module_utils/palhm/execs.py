@@ -85,6 +85,15 @@ def _exec_fields(raw, path):
     return kwargs
 
 
+# An item that names an Exec may set when its output is shown, as in the
+# original (Exec.from_conf read them for every item type).
+_VL_KEYS = ("vl-stderr", "vl-stdout")
+
+
+def _vl_fields(raw, path):
+    return _exec_fields({k: raw[k] for k in _VL_KEYS if k in raw}, path)
+
+
 def _argv(value, path):
     argv = schema.str_list(value, path, nonempty_items=False)
     if not argv:
@@ -119,17 +128,19 @@ def parse_item(raw, path, execs):
     """One pipeline item (``exec``, ``exec-append`` or ``exec-inline``) -> Exec."""
     kind = schema.tagged(raw, path, PIPELINE_TYPES)
     if kind == "exec":
-        schema.obj(raw, path, required=("type", "exec-id"))
+        schema.obj(raw, path, required=("type", "exec-id"), optional=_VL_KEYS)
         key = schema.join(path, "exec-id")
-        return lookup(execs, schema.string(raw["exec-id"], key), key)
+        base = lookup(execs, schema.string(raw["exec-id"], key), key)
+        vl = _vl_fields(raw, path)
+        return replace(base, **vl) if vl else base
     if kind == "exec-append":
-        schema.obj(raw, path, required=("type", "exec-id"), optional=("argv", "env"))
+        schema.obj(raw, path, required=("type", "exec-id"), optional=("argv", "env") + _VL_KEYS)
         key = schema.join(path, "exec-id")
         base = lookup(execs, schema.string(raw["exec-id"], key), key)
         extra = schema.str_list(raw.get("argv", []), schema.join(path, "argv"), nonempty_items=False)
         env = dict(base.env)
         env.update(schema.str_map(raw.get("env", {}), schema.join(path, "env")))
-        return replace(base, argv=tuple(base.argv) + tuple(extra), env=env)
+        return replace(base, argv=tuple(base.argv) + tuple(extra), env=env, **_vl_fields(raw, path))
     schema.obj(raw, path, required=("type", "argv"), optional=_EXEC_KEYS + ("id",))
     return Exec(argv=_argv(raw["argv"], schema.join(path, "argv")), id=raw.get("id", ""),
                 **_exec_fields(raw, path))

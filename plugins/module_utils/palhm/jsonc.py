@@ -51,8 +51,54 @@ def strip(text):
     return "".join(out)
 
 
+class DuplicateKeyError(ValueError):
+    """A key appears twice in one JSON object; `path` is the JSON path of the
+    second occurrence (``tasks[0].backend-param.root``)."""
+
+    def __init__(self, path, key):
+        self.path = path
+        self.key = key
+        super().__init__("duplicate key %s" % json.dumps(key))
+
+
+class _Dup(dict):
+    """An object that had a repeated key (found again by _find_dup)."""
+
+    dup_key = None
+
+
+def _pairs(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            d = _Dup(out)
+            d.dup_key = key
+            return d
+        out[key] = value
+    return out
+
+
+def _find_dup(value, path):
+    if isinstance(value, _Dup):
+        return "%s.%s" % (path, value.dup_key) if path else value.dup_key, value.dup_key
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, (dict, list)):
+            sub = "%s[%d]" % (path, key) if isinstance(key, int) else ("%s.%s" % (path, key) if path else key)
+            found = _find_dup(item, sub)
+            if found:
+                return found
+    return None
+
+
 def loads(text, comments=True):
-    """Parse JSON (or JSONC when `comments`) text; raises ValueError."""
+    """Parse JSON (or JSONC when `comments`) text; raises ValueError, or
+    DuplicateKeyError when one object repeats a key (JSON leaves it undefined
+    which one wins: a second ``root`` must not silently replace the first)."""
     if comments:
         text = strip(text)
-    return json.loads(text)
+    doc = json.loads(text, object_pairs_hook=_pairs)
+    found = _find_dup(doc, "")
+    if found:
+        raise DuplicateKeyError(found[0], found[1])
+    return doc

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from .errors import StageError
+from .errors import StageError, StartError
 
 TAIL_BYTES = 4096
 _PR_SET_PDEATHSIG = 1
@@ -167,8 +167,7 @@ class Pipeline:
                         os.close(fd)
                     self.close_in()
                     self.terminate()
-                    raise StageError("%s, stage %d" % (self.label, i + 1), exe.argv, None,
-                                     "cannot start: %s" % e) from None
+                    raise StartError("%s, stage %d" % (self.label, i + 1), exe.argv, e) from None
                 finally:
                     os.close(prev_read)
                     prev_read = None

@@ -268,7 +268,7 @@ def restore(cfg, task_id, prefix, path, dest=None, pipeline_items=None, rt=None,
       replaces, else 0600).
     verify_first: with a pipeline, verify the whole object before feeding it.
     """
-    check_object_path(path, "path")
+    path = check_object_path(path, "path")
     stages = parse_pipeline(pipeline_items, cfg.execs)
     backend, copy = pick_complete(cfg, task_id, prefix)
     obj = find_object(copy, path, task_id)

@@ -26,10 +26,13 @@ VL_CRITICAL, VL_ERROR, VL_WARNING, VL_INFO, VL_DEBUG = 0, 1, 2, 3, 4
 class ParseContext:
     """What a task parser may look up: the Execs, every task id, the modules."""
 
-    def __init__(self, execs, task_ids, modules):
+    def __init__(self, execs, task_ids, modules, warnings=None):
         self.execs = execs
         self.task_ids = task_ids
         self.modules = modules
+        # Config warnings (accepted but ignored keys); shown by the CLI on
+        # stderr and by the modules with module.warn.
+        self.warnings = [] if warnings is None else warnings
 
 
 class Task:

@@ -51,15 +51,30 @@ def _kind(value):
     return type(value).__name__
 
 
+def _got(value):
+    """What a message says it got: ``null``, or the kind and the value."""
+    return "null" if value is None else "%s %s" % (_kind(value), show(value))
+
+
+COMMENT_PREFIXES = ("_", "#", "//")
+
+
+def is_comment_key(key):
+    """Keys that are comments by the common JSON convention (``"_comment"``,
+    ``"#"``, ``"// note"``): ignored wherever obj() checks keys."""
+    return isinstance(key, str) and key.startswith(COMMENT_PREFIXES)
+
+
 def obj(value, path, required=(), optional=()):
-    """Check a JSON object: its type, required keys, and no unknown key."""
+    """Check a JSON object: its type, required keys, and no unknown key
+    (comment keys, see is_comment_key, are allowed anywhere)."""
     if not isinstance(value, dict):
-        raise ConfigError(path, "expected an object, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected an object, got %s" % _got(value))
     allowed = set(required) | set(optional)
     for key in value:
         if not isinstance(key, str):
             raise ConfigError(path, "key %s is not a string" % show(key))
-        if key not in allowed:
+        if key not in allowed and not is_comment_key(key):
             hint = difflib.get_close_matches(key, sorted(allowed), n=1)
             msg = "unknown key"
             if hint:
@@ -85,7 +100,7 @@ def tagged(value, path, choices, key="type"):
 
 def string(value, path, nonempty=True):
     if not isinstance(value, str):
-        raise ConfigError(path, "expected a string, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected a string, got %s" % _got(value))
     if nonempty and not value:
         raise ConfigError(path, "must not be empty")
     if "\0" in value:
@@ -95,7 +110,7 @@ def string(value, path, nonempty=True):
 
 def boolean(value, path):
     if not isinstance(value, bool):
-        raise ConfigError(path, "expected a boolean (true or false), got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected a boolean (true or false), got %s" % _got(value))
     return value
 
 
@@ -106,7 +121,7 @@ def integer(value, path, minimum=None, maximum=None, allow_string=False):
         except ValueError:
             raise ConfigError(path, "expected an integer, got %s" % show(value)) from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(path, "expected an integer, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected an integer, got %s" % _got(value))
     if minimum is not None and value < minimum:
         raise ConfigError(path, "must be >= %d, got %d" % (minimum, value))
     if maximum is not None and value > maximum:
@@ -122,7 +137,7 @@ def number(value, path, minimum=None, allow_string=True):
         except ValueError:
             raise ConfigError(path, "expected a number, got %s" % show(value)) from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(path, "expected a number, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected a number, got %s" % _got(value))
     if math.isnan(value) or value in (float("inf"), float("-inf")):
         raise ConfigError(path, "must be a finite number, got %s" % show(value))
     if minimum is not None and value < minimum:
@@ -139,7 +154,7 @@ def choice(value, path, choices):
 
 def str_list(value, path, nonempty_items=True):
     if not isinstance(value, list):
-        raise ConfigError(path, "expected a list of strings, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected a list of strings, got %s" % _got(value))
     for i, item in enumerate(value):
         string(item, join(path, i), nonempty=nonempty_items)
     return list(value)
@@ -147,7 +162,7 @@ def str_list(value, path, nonempty_items=True):
 
 def str_map(value, path):
     if not isinstance(value, dict):
-        raise ConfigError(path, "expected an object of strings, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected an object of strings, got %s" % _got(value))
     for key, item in value.items():
         string(key, path, nonempty=True)
         string(item, join(path, key), nonempty=False)
@@ -156,7 +171,7 @@ def str_map(value, path):
 
 def obj_list(value, path):
     if not isinstance(value, list):
-        raise ConfigError(path, "expected a list, got %s %s" % (_kind(value), show(value)))
+        raise ConfigError(path, "expected a list, got %s" % _got(value))
     return value
 
 
@@ -186,7 +201,7 @@ def big_decimal(value, path):
         if value in (float("inf"), float("-inf")):
             return value
         return int(value)
-    raise ConfigError(path, "expected a decimal number, got %s %s" % (_kind(value), show(value)))
+    raise ConfigError(path, "expected a decimal number, got %s" % _got(value))
 
 
 def file_mode(value, path):

@@ -16,13 +16,16 @@ PARSERS = {
 }
 
 
-def parse_all(located, execs, modules):
+def parse_all(located, execs, modules, warnings=None):
     """Parse every task (list of config.Located). Task ids are collected first
-    so routines may point at tasks defined later; pointer cycles are errors."""
+    so routines may point at tasks defined later; pointer cycles are errors.
+    Parsers append what they accept but ignore to `warnings`."""
     ids = {}
     for loc in located:
         if not isinstance(loc.value, dict):
             schema.obj(loc.value, loc.where)
+        if "id" not in loc.value:
+            raise ConfigError(schema.join(loc.where, "id"), "required key is missing (every task needs an id)")
         tid = loc.value.get("id")
         schema.string(tid, schema.join(loc.where, "id"))
         if tid in ids:
@@ -30,7 +33,7 @@ def parse_all(located, execs, modules):
                               % (schema.show(tid), ids[tid]))
         ids[tid] = loc.where
         schema.tagged(loc.value, loc.where, PARSERS)
-    ctx = ParseContext(execs, set(ids), modules)
+    ctx = ParseContext(execs, set(ids), modules, warnings)
     result = {}
     for loc in located:
         raw = dict(loc.value)

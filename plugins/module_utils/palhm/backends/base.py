@@ -232,16 +232,22 @@ def prefix_time(prefix):
 
 
 def check_object_path(value, path):
-    """PATH must stay inside the copy: relative, no `..`, no reserved names."""
+    """PATH must stay inside the copy: relative, no `..`, no reserved names.
+    Returns it normalised: ``./x`` is ``x`` and ``a//b`` is ``a/b`` (what the
+    original's ``cp /dev/stdin ROOT/PREFIX/PATH`` made of them)."""
     schema.string(value, path)
     if value.startswith("/"):
         raise ConfigError(path, "object path %s must be relative to the copy (no leading /)" % schema.show(value))
+    if value.endswith("/"):
+        raise ConfigError(path, "object path %s names a directory; it must name a file" % schema.show(value))
     parts = value.split("/")
     for part in parts:
-        if part in ("", ".", ".."):
-            raise ConfigError(path, "object path %s must not contain empty, '.' or '..' components"
-                              % schema.show(value))
-    if parts[0].startswith(RESERVED_PREFIX) or value.endswith(".palhm-partial"):
+        if part == "..":
+            raise ConfigError(path, "object path %s must not contain '..' components" % schema.show(value))
+    parts = [part for part in parts if part not in ("", ".")]
+    if not parts:
+        raise ConfigError(path, "object path %s names no file" % schema.show(value))
+    if parts[0].startswith(RESERVED_PREFIX) or parts[-1].endswith(".palhm-partial"):
         raise ConfigError(path, "object path %s uses a name reserved by palhm (%s*)"
                           % (schema.show(value), RESERVED_PREFIX))
-    return value
+    return "/".join(parts)

@@ -152,7 +152,8 @@ def test_missing_included_file_names_that_file(tmp_path):
     top = write(tmp_path / "palhm.conf", {"include": ["conf.d/gone.json"]})
     with pytest.raises(ConfigError) as exc:
         config.load(top)
-    assert exc.value.path == str(tmp_path / "conf.d" / "gone.json")
+    # The including file, the include and the file it names.
+    assert exc.value.path == "%s: include[0]: %s" % (top, tmp_path / "conf.d" / "gone.json")
     assert "not found" in exc.value.msg
 
 
@@ -176,7 +177,7 @@ def test_the_same_exec_id_in_two_files_is_an_error_naming_the_second(tmp_path):
     with pytest.raises(ConfigError) as exc:
         config.load(top)
     assert exc.value.path == top + ": execs[0].id"
-    assert exc.value.msg == 'duplicate exec id "zstd"'
+    assert exc.value.msg == 'duplicate exec id "zstd" (also at %s: execs[0].id)' % (tmp_path / "core.json")
 
 
 def test_the_same_task_id_in_two_files_is_an_error(tmp_path):
@@ -193,9 +194,12 @@ def test_scalars_are_overridden_by_later_files(tmp_path):
     write(tmp_path / "b.json", {"vl": 2})
     cfg = config.load(write(tmp_path / "palhm.conf", {"include": ["a.json", "b.json"]}))
     assert (cfg.vl, cfg.nb_workers) == (2, 2)
-    # The including file comes after what it includes.
-    cfg = config.load(write(tmp_path / "top2.conf", {"include": ["a.json", "b.json"], "vl": 4}))
-    assert (cfg.vl, cfg.nb_workers) == (4, 2)
+    # As the original documents: an included file's value wins over the including file's.
+    cfg = config.load(write(tmp_path / "top2.conf", {"include": ["a.json", "b.json"], "vl": 4, "nb-workers": 7}))
+    assert (cfg.vl, cfg.nb_workers) == (2, 2)
+    # Module arguments (from_dict) win over what they include.
+    cfg = config.from_dict({"include": [str(tmp_path / "a.json")], "nb-workers": 7})
+    assert (cfg.vl, cfg.nb_workers) == (1, 7)
 
 
 def test_boot_report_mail_to_lists_concatenate_across_files(tmp_path):
@@ -346,7 +350,7 @@ def test_groups_of_the_original_sample_build_in_dependency_order():
 # object paths
 # --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", ["../etc.tar", "a/../../b", "/etc/passwd", "a//b", "./a", "a/", "",
+@pytest.mark.parametrize("bad", ["../etc.tar", "a/../../b", "/etc/passwd", "./..", ".", "a/", "",
                                  ".palhm-manifest.json", ".palhm-anything", "x.palhm-partial"])
 def test_object_paths_that_leave_the_copy_or_use_reserved_names_are_rejected(bad):
     err = config_error({"tasks": [backup_task(objects=[
