@@ -475,16 +475,15 @@ step_package() {
     tmp=$(mktemp -d "$CACHE/tmp/package.XXXXXX")
     (
         set -euo pipefail
-        export PATH
-        PATH=$(path_for "$VENV_219")
+        local bin="$VENV_219/bin"
         export ANSIBLE_CONFIG="$REPO/ansible.cfg"
         "$REPO/scripts/dev-link.sh" >/dev/null
         cd "$REPO"
         local py="$VENV_219/bin/python3"
-        ansible-playbook -e "ansible_python_interpreter=$py" -e "palhm_demo_dir=$REPO/demo" playbooks/demo.yml >"$tmp/demo1.log"
-        ansible-playbook -e "ansible_python_interpreter=$py" playbooks/demo.yml >"$tmp/demo2.log"
+        "$bin/ansible-playbook" -e "ansible_python_interpreter=$py" -e "palhm_demo_dir=$REPO/demo" playbooks/demo.yml >"$tmp/demo1.log"
+        "$bin/ansible-playbook" -e "ansible_python_interpreter=$py" playbooks/demo.yml >"$tmp/demo2.log"
         [[ -d $REPO/demo/backups && -d $REPO/palhm-demo/backups ]] || { echo "the demo wrote no backups"; exit 1; }
-        ansible-galaxy collection build --force --output-path "$tmp" "$REPO" >/dev/null
+        "$bin/ansible-galaxy" collection build --force --output-path "$tmp" "$REPO" >/dev/null
         local tarball
         tarball=$(echo "$tmp"/palhm-palhm-*.tar.gz)
         tar -tzf "$tarball" >"$tmp/contents"
@@ -496,8 +495,8 @@ step_package() {
         cd "$tmp/cwd"
         unset ANSIBLE_CONFIG
         # --force: the checkout's dev link would count as "already installed".
-        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-galaxy collection install --force -p "$tmp/collections" "$tarball" >/dev/null
-        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" ansible-playbook -e "ansible_python_interpreter=$py" palhm.palhm.demo >"$tmp/demo3.log" || { find "$tmp/collections" -maxdepth 4; cat "$tmp/demo3.log"; exit 1; }
+        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" "$bin/ansible-galaxy" collection install --force -p "$tmp/collections" "$tarball" >/dev/null
+        ANSIBLE_COLLECTIONS_PATH="$tmp/collections" "$bin/ansible-playbook" -e "ansible_python_interpreter=$py" palhm.palhm.demo >"$tmp/demo3.log" || { find "$tmp/collections" -maxdepth 4; cat "$tmp/demo3.log"; exit 1; }
         [[ -d $tmp/cwd/palhm-demo/backups ]] || { echo "the installed demo did not write under its working directory"; exit 1; }
         if find "$tmp/collections" \( -name palhm-demo -o -name backups -o -name 'palhm.json' \) -print | grep .; then
             echo "the installed demo wrote into the collection (above)"; exit 1
