@@ -87,11 +87,9 @@ class StartError(StageError):
         reasons = {errno.ENOENT: "not found", errno.ENOTDIR: "not found", errno.EACCES: "permission denied",
                    errno.ENOEXEC: "not an executable", errno.EISDIR: "is a directory"}
         reason = reasons.get(getattr(error, "errno", None)) or getattr(error, "strerror", None) or str(error)
-        TaskFailed.__init__(self, "%s: cannot start %s: %s" % (what, argv[0] if argv else "?", reason))
-        self.what = what
-        self.argv = list(argv)
-        self.returncode = None
-        self.stderr_tail = ""
+        super().__init__(what, argv, None)
+        # The message StageError made ("exited with code None") is replaced.
+        self.args = ("%s: cannot start %s: %s" % (what, argv[0] if argv else "?", reason),)
 
 
 class BackendError(TaskFailed):
