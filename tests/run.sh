@@ -450,12 +450,16 @@ step_functional() {
         echo "no tests/functional"
         return "$NOT_PRESENT"
     fi
-    local rc=0
+    local rc=0 where=(tests/functional) a
+    # Test files or node ids given: run those only, not the whole directory too.
+    for a in "$@"; do
+        [[ $a == tests/functional/* ]] && where=()
+    done
     (
         cd "$REPO"
         export PYTHONPATH="$REPO/plugins/module_utils${PYTHONPATH:+:$PYTHONPATH}"
         PATH=$(path_for "$VENV_219") exec "$VENV_219/bin/python3" -m pytest -o cache_dir="$REPO/tests/output/.pytest_cache" \
-            -p no:randomly tests/functional "$@"
+            -p no:randomly "${where[@]}" "$@"
     ) || rc=$?
     # pytest's 5 = nothing collected: the directory is there but holds no test.
     if ((rc == 5)); then
