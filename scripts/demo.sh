@@ -17,23 +17,32 @@ if ((${#need[@]})); then
     apt-get update -qq && apt-get install -y -qq zstd tar procps >/dev/null
 fi
 
+# The controller needs ansible-core 2.19 or newer (the oldest release the
+# tests run, and the collection's requires_ansible), which needs Python 3.11+:
+# 2.19 runs on 3.11, 2.20 and newer need 3.12+.
 pick_python() {
     local root cand
     root=$(pyenv root 2>/dev/null || true)
-    for cand in ${root:+"$root"/versions/3.11*/bin/python3} /usr/bin/python3.11 /usr/bin/python3; do
-        if [[ -x $cand ]] && "$cand" -c 'import venv, ensurepip' 2>/dev/null; then
+    for cand in ${root:+"$root"/versions/3.1[1-9]*/bin/python3} \
+            /usr/bin/python3.13 /usr/bin/python3.12 /usr/bin/python3.11 /usr/bin/python3; do
+        [[ -x $cand ]] || continue
+        "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || continue
+        if "$cand" -c 'import venv, ensurepip' 2>/dev/null; then
             echo "$cand"; return 0
         fi
     done
-    echo "demo: no Python 3.11+ with venv found (apt-get install python3-venv)" >&2
+    echo "demo: the controller needs Python 3.11+ with venv (ansible-core 2.19+); none found" \
+         "(Debian/Ubuntu: apt-get install python3-venv; managed hosts only need Python 3.9+)" >&2
     return 1
 }
 
 if [[ ! -x $venv/bin/ansible-playbook ]]; then
     py=$(pick_python)
-    echo "demo: creating $venv with $py" >&2
+    spec='ansible-core>=2.19,<2.20'
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 12))' && spec='ansible-core>=2.19'
+    echo "demo: creating $venv with $py ($spec)" >&2
     "$py" -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check 'ansible-core>=2.19,<2.20'
+    "$venv/bin/pip" install -q --disable-pip-version-check "$spec"
 fi
 
 # The collection: this checkout, linked where ansible.cfg looks for it.

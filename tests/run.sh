@@ -13,6 +13,7 @@
 #   tests/run.sh integration [TGT...]  ansible-test integration on both versions
 #   tests/run.sh functional [PYTEST ARGS...]   pytest tests/functional (CLI tests)
 #   tests/run.sh package                demo, collection build and install (nothing generated ships)
+#   tests/run.sh readme                 the README's marked commands, verbatim, in a fresh clone
 #   tests/run.sh fleet|reliability|bench       tests/fleet/run.sh, tests/reliability/run.sh, bench/run.sh
 #   tests/run.sh lint                  ansible-lint only
 #   tests/run.sh all                   everything above but bench (what .ci/run does)
@@ -476,6 +477,7 @@ step_functional() {
 step_package() {
     need_setup
     local tmp rc=0
+    mkdir -p "$CACHE/tmp"
     tmp=$(mktemp -d "$CACHE/tmp/package.XXXXXX")
     (
         set -euo pipefail
@@ -508,6 +510,41 @@ step_package() {
         echo "demo output under the working directory; tarball clean"
     ) || rc=$?
     rm -rf -- "$tmp" "$REPO/demo" "$REPO/palhm-demo"
+    return "$rc"
+}
+
+# The README's commands, verbatim, as a new user runs them: a fresh clone of
+# the committed checkout in a temp dir, then every ```sh block that follows a
+# "<!-- readme-test: run -->" line, in order, in one bash (set -euo pipefail).
+# Blocks that need what this machine lacks (Galaxy, another host) carry no
+# marker. Fails when the README holds fewer than two marked blocks.
+step_readme() {
+    need_setup
+    local tmp rc=0
+    mkdir -p "$CACHE/tmp"
+    tmp=$(mktemp -d "$CACHE/tmp/readme.XXXXXX")
+    mkdir "$tmp/home"
+    (
+        set -euo pipefail
+        git clone -q "$REPO" "$tmp/clone"
+        "$VENV_219/bin/python3" - "$tmp/clone/README.md" >"$tmp/readme.sh" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+blocks = re.findall(r"^<!-- readme-test: run -->\n```sh\n(.*?)^```$", text, re.M | re.S)
+if len(blocks) < 2:
+    sys.exit("README.md: expected at least 2 blocks marked <!-- readme-test: run -->, found %d" % len(blocks))
+print("set -euo pipefail")
+for i, b in enumerate(blocks, 1):
+    print("echo '== README block %d =='" % i)
+    print(b)
+PY
+        cd "$tmp/clone"
+        # A user's shell: no test venv on PATH, no ANSIBLE_CONFIG.
+        env -u ANSIBLE_CONFIG -u PYTHONPATH PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            HOME="$tmp/home" bash "$tmp/readme.sh"
+        echo "README blocks ran in a fresh clone"
+    ) || rc=$?
+    rm -rf -- "$tmp"
     return "$rc"
 }
 
@@ -672,6 +709,7 @@ main() {
         integration) STREAM=1; do_integration "$@" ;;
         functional) STREAM=1; run_step functional step_functional "$@" ;;
         package) STREAM=1; run_step package step_package ;;
+        readme) STREAM=1; run_step readme step_readme ;;
         fleet) STREAM=1; run_step fleet step_script tests/fleet/run.sh "$@" ;;
         reliability) STREAM=1; run_step reliability step_script tests/reliability/run.sh "$@" ;;
         bench) STREAM=1; run_step bench step_script bench/run.sh "$@" ;;
@@ -688,6 +726,7 @@ main() {
             do_units
             run_step functional step_functional
             run_step package step_package
+            run_step readme step_readme
             do_integration
             run_step fleet step_script tests/fleet/run.sh
             PALHM_TEST_MODE=short run_step reliability step_script tests/reliability/run.sh --short

@@ -51,7 +51,7 @@ def test_built_collection_leaves_out_test_output_and_caches():
 
 def test_action_group_lists_every_module_and_only_modules_that_exist():
     runtime = load('meta/runtime.yml')
-    assert runtime['requires_ansible'] == '>=2.16.0'
+    assert runtime['requires_ansible'] == '>=2.19.0'
     group = runtime['action_groups']['palhm']
     assert len(group) == len(set(group)), 'duplicate entry in action group palhm'
     on_disk = module_names()
