@@ -9,6 +9,7 @@ from __future__ import annotations
 import traceback
 
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm import redact
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
 
 DEFAULT_CONFIG = palhm_config.DEFAULT_PATH  # or DEFAULT_FALLBACK when only that one exists
@@ -44,18 +45,24 @@ def load_config(module, inline_task=None, include=None, execs=None, nb_workers=N
 
 def warn_config(module, cfg):
     """Show the config's warnings (keys accepted but ignored) as module
-    warnings; -> cfg."""
+    warnings; the config's secrets (env passwords, int-opts, keys; see the
+    engine's redact.py) join the module's no_log values, so Ansible hides
+    them in the whole result, invocation included; -> cfg."""
+    no_log = getattr(module, "no_log_values", None)
+    if no_log is not None:
+        no_log.update(getattr(cfg, "secrets", ()))
     for w in cfg.warnings:
         module.warn(w)
     return cfg
 
 
 def run_engine(module, fn, **fail_extra):
-    """Call fn(); a PalhmError becomes fail_json with its one-line message."""
+    """Call fn() -> its result, secret-free (redact.walk); a PalhmError
+    becomes fail_json with its one-line message."""
     try:
-        return fn()
+        return redact.walk(fn())
     except PalhmError as e:
-        module.fail_json(msg=str(e), error_type=type(e).__name__, exit_code=e.exit_code, **fail_extra)
+        module.fail_json(msg=redact.text(str(e)), error_type=type(e).__name__, exit_code=e.exit_code, **fail_extra)
     except Exception as e:  # pylint: disable=broad-except
         module.fail_json(msg="palhm internal error: %s: %s" % (type(e).__name__, e),
                          exception=traceback.format_exc(), **fail_extra)

@@ -13,9 +13,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from . import retention, schema
+from . import redact, retention, schema
 from .backends import aws, localfs, null
-from .backends.base import COMMON_PARAMS, check_object_path, new_prefix, wait_tick
+from .backends.base import COMMON_PARAMS, check_object_path, new_prefix, parse_alloc_size, wait_tick
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
@@ -144,10 +144,13 @@ def parse_task(raw, where, ctx):
             raise ConfigError(schema.join(p, "group"), "no object group named %s" % schema.show(group))
         alloc = None
         if "alloc-size" in o:
-            alloc = schema.big_decimal(o["alloc-size"], schema.join(p, "alloc-size"))
-            if alloc < 0 or alloc == float("inf"):
-                raise ConfigError(schema.join(p, "alloc-size"), "must be a finite size in bytes >= 0")
+            alloc = parse_alloc_size(o["alloc-size"], schema.join(p, "alloc-size"))
         objects.append(BackupObject(path, stages, group, alloc, p))
+    if not objects:
+        # An empty copy would be committed and rotation would count it,
+        # removing real copies to make room for nothing.
+        raise ConfigError(opath, "a backup task needs at least one object (an empty copy would count in "
+                          "rotation as a complete one)")
     return BackupTask(raw["id"], where, backend_name, params, groups, layers, objects)
 
 
@@ -192,7 +195,7 @@ class BackupTask(Task):
         plan = {"task": self.id, "type": self.type, "backend": self.backend_name,
                 "location": backend.location(), "build_order": self.build_order(),
                 "objects": [{"path": o.path, "group": o.group,
-                             "pipeline": [list(s.argv) for s in o.stages]} for o in self.objects],
+                             "pipeline": [redact.argv(s.argv) for s in o.stages]} for o in self.objects],
                 "nb_workers": rt.config.workers(), "would_remove_leftovers": [], "would_rotate": []}
         busy = lock_is_held("task-" + self.id, "task %r" % self.id) or \
             lock_is_held("root-" + backend.lock_key(), "a backup into %s" % backend.location())
@@ -332,7 +335,7 @@ class BackupTask(Task):
         feed_error = None
         try:
             pipe.start()
-            rt.log(VL_DEBUG, "%s: started %s" % (label, " | ".join(" ".join(s.argv) for s in obj.stages)))
+            rt.log(VL_DEBUG, "%s: started %s" % (label, " | ".join(" ".join(redact.argv(s.argv)) for s in obj.stages)))
             if pipe.out_fd is not None:
                 while True:
                     data = os.read(pipe.out_fd, CHUNK)

@@ -41,8 +41,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from . import schema
-from .errors import ConfigError, MissingLibraryError, StageError, TaskFailed
+from . import fsutil, redact, schema
+from .errors import ConfigError, DirectoryError, MissingLibraryError, StageError, TaskFailed
 from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, state_dir
 
 MUAS = ("stdout", "mailx", "aws-sns", "smtp", "sendmail")
@@ -64,6 +64,8 @@ _MUA_PARAM_KEYS = {
     "sendmail": ("exec", "sender"),
 }
 _CMD_TIMEOUT = 300  # seconds a local MUA may take to accept the message
+MAX_WAIT = 86400  # delay and boot-wait-timeout: a day
+MAX_SMTP_TIMEOUT = 300
 
 
 # ---------------------------------------------------------------------------
@@ -89,7 +91,9 @@ class BootReportSpec:
         """The spec as config keys, with secrets hidden (``palhm config``)."""
         param = dict(self.mua_param)
         if param.get("password") is not None:
-            param["password"] = "********"
+            param["password"] = redact.MASK
+        if "int-opts" in param:
+            param["int-opts"] = int_opts_shown(param["int-opts"])
         return {"mua": self.mua, "mua-param": param, "mail-to": list(self.mail_to),
                 "subject": self.subject, "header": self.header, "uptime-since": self.uptime_since,
                 "uptime": self.uptime, "bootid": self.bootid, "boot-wait": self.boot_wait,
@@ -138,11 +142,32 @@ def parse_config(values, wheres=None):
     if values.get("boot-wait") is not None:
         spec.boot_wait = schema.choice(values["boot-wait"], where("boot-wait"), BOOT_WAITS)
     if "boot-wait-timeout" in values:
-        spec.boot_wait_timeout = float(schema.number(values["boot-wait-timeout"], where("boot-wait-timeout"),
-                                                     minimum=0))
+        spec.boot_wait_timeout = _seconds(values["boot-wait-timeout"], where("boot-wait-timeout"), MAX_WAIT)
     if "delay" in values:
-        spec.delay = schema.number(values["delay"], where("delay"), minimum=0)
+        spec.delay = _seconds(values["delay"], where("delay"), MAX_WAIT)
     return spec
+
+
+def int_opts_shown(opts):
+    """mailx int-opts fit to print: ``smtp-auth-password=x`` (any secret
+    name, v15-compat ``...-USER@HOST=x`` forms too) and URL passwords masked."""
+    return redact.argv(opts)
+
+
+def secrets(spec):
+    """The secret values of a boot-report spec (redact.remember)."""
+    p = spec.mua_param
+    found = [p["password"]] if p.get("password") else []
+    return found + redact.secrets_in_argv(p.get("int-opts", []))
+
+
+def _seconds(value, path, maximum):
+    """A number of seconds from 0 to `maximum` (time.sleep and socket
+    timeouts overflow on absurd values)."""
+    seconds = float(schema.number(value, path, minimum=0))
+    if seconds > maximum:
+        raise ConfigError(path, "must be at most %d seconds, got %s" % (maximum, schema.show(value)))
+    return seconds
 
 
 def _check_recipient(mua, rcpt, path):
@@ -192,7 +217,7 @@ def _parse_mua_param(mua, raw, path):
                               "set tls to starttls or tls")
         if raw.get("sender") is not None:
             p["sender"] = _header_safe(raw["sender"], schema.join(path, "sender"))
-        p["timeout"] = float(schema.number(raw.get("timeout", 30), schema.join(path, "timeout"), minimum=0))
+        p["timeout"] = _seconds(raw.get("timeout", 30), schema.join(path, "timeout"), MAX_SMTP_TIMEOUT)
         if p["timeout"] <= 0:
             raise ConfigError(schema.join(path, "timeout"), "must be > 0")
     return p
@@ -502,7 +527,9 @@ def write_atomically(path, data, mode=0o644):
     A crash leaves the old file or the new one, never a part of either."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, ".%s.tmp.%d" % (os.path.basename(path), os.getpid()))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    _unlink(tmp)  # a leftover of a dead run with this pid
+    # O_EXCL, O_NOFOLLOW: a planted symlink never redirects the write.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:
@@ -554,7 +581,7 @@ class _StateLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.fd = fsutil.open_private_file(self.path, "boot report lock file", os.O_RDWR | os.O_CREAT)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
@@ -563,10 +590,9 @@ class _StateLock:
 
 
 def _ensure_state_dir(directory):
-    try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-    except OSError as e:
-        raise TaskFailed("boot report: cannot create the state directory %s: %s" % (directory, e)) from None
+    """The state directory, made 0700 when missing; refused (DirectoryError)
+    when unusable or writable by another user (records could be forged)."""
+    fsutil.private_dir(directory, "boot report: state directory")
 
 
 def _previous_from(record, clean, boot):
@@ -595,6 +621,11 @@ def peek_previous(directory=None, boot=None):
     """What the report would say about the previous boot, writing nothing."""
     directory = directory or state_dir()
     boot = boot or current_boot()
+    try:
+        # What the real run would meet, creating nothing.
+        fsutil.private_dir(directory, "boot report: state directory", create=False)
+    except DirectoryError as e:
+        return {"shutdown": "unknown", "reason": str(e)}
     record = _read_record(_state_path(BOOT_RECORD, directory))
     if record and _same_boot(record, boot) and isinstance(record.get("previous"), dict):
         return record["previous"]
@@ -611,7 +642,8 @@ def record_boot(directory=None, boot=None, now=None):
     try:
         return _record_boot(directory, boot, now)
     except OSError as e:
-        raise TaskFailed("boot report: cannot record this boot in %s: %s" % (directory, e)) from None
+        raise DirectoryError("boot report: cannot record this boot in %s: %s"
+                             % (directory, fsutil.reason(e))) from None
 
 
 def _record_boot(directory, boot, now):
@@ -646,7 +678,8 @@ def mark_clean_shutdown(directory=None, boot=None, now=None):
         with _StateLock(directory):
             _write_json(_state_path(CLEAN_RECORD, directory), doc)
     except OSError as e:
-        raise TaskFailed("boot report: cannot record the clean shutdown in %s: %s" % (directory, e)) from None
+        raise DirectoryError("boot report: cannot record the clean shutdown in %s: %s"
+                             % (directory, fsutil.reason(e))) from None
     return doc
 
 

@@ -5,7 +5,7 @@
 
 Exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
 3 lock held (another run of the task), 4 cancelled by a signal, 5 verify found
-a mismatch.
+a mismatch, 6 a lock or state directory (or a file in it) is unusable or unsafe.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import shlex
 import sys
 
-from . import __version__, config
+from . import __version__, config, redact
 from .errors import EXIT_CONFIG, EXIT_TASK_FAILED, PalhmError, UsageError
 from .runtime import VL_DEBUG, Runtime, cancel_on_signals
 
@@ -33,7 +33,8 @@ HELP = {
     "help": "help [CMD]: this help",
 }
 EXIT_HELP = """exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
-3 another run holds the lock, 4 cancelled by a signal, 5 verify or restore mismatch"""
+3 another run holds the lock, 4 cancelled by a signal, 5 verify or restore mismatch,
+6 lock or state directory unusable or unsafe (owner, mode, symlink, read-only)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,7 +142,7 @@ def main(argv=None):
             # Accepted but ignored keys (the original's prefix, a null
             # backend's leftover parameters): said once, on stderr.
             for w in cfg.warnings:
-                sys.stderr.write("palhm: warning: %s\n" % w)
+                sys.stderr.write("palhm: warning: %s\n" % redact.text(w))
         if cmd == "config":
             out.write(json.dumps(cfg.describe(), indent=2) + "\n")
             return 0
@@ -177,7 +178,7 @@ def main(argv=None):
         raise UsageError("unknown command %r" % cmd)  # pragma: no cover
     except PalhmError as e:
         # One line per problem, each prefixed, so cron mail reads well.
-        for line in str(e).splitlines() or [type(e).__name__]:
+        for line in redact.text(str(e)).splitlines() or [type(e).__name__]:
             sys.stderr.write("palhm: %s\n" % line)
         return e.exit_code
     except KeyboardInterrupt:

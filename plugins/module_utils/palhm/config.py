@@ -14,7 +14,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from . import jsonc, schema, tasks
+from . import jsonc, redact, schema, tasks
 from .errors import ConfigError, UsageError
 from .execs import parse_exec_def
 
@@ -209,6 +209,8 @@ class Config:
     boot_report: object = None
     metrics: object = None
     warnings: list = field(default_factory=list)
+    # Secret values (collect_secrets): front doors hide them (no_log_values).
+    secrets: list = field(default_factory=list)
 
     def task(self, task_id):
         if task_id not in self.tasks:
@@ -230,6 +232,7 @@ class Config:
         return n
 
     def describe(self):
+        """The resolved config, secrets hidden (``palhm config``)."""
         out = {"files": self.files, "modules": self.modules, "vl": self.vl, "nb-workers": self.nb_workers,
                "execs": [e.describe() for e in self.execs.values()],
                "tasks": [_describe_task(t) for t in self.tasks.values()]}
@@ -237,7 +240,7 @@ class Config:
             out["boot-report"] = self.boot_report.describe()
         if self.metrics is not None:
             out["metrics"] = self.metrics
-        return out
+        return redact.walk(out)
 
 
 def _describe_task(task):
@@ -281,8 +284,43 @@ def build(raw):
         from . import bootreport
         boot_report = bootreport.parse_config({k: v.value for k, v in raw.boot_report.items()},
                                               {k: v.where for k, v in raw.boot_report.items()})
-    return Config(files=raw.files, modules=raw.modules, vl=vl, nb_workers=nb_workers, execs=execs,
-                  tasks=task_map, boot_report=boot_report, metrics=metrics, warnings=warnings)
+    cfg = Config(files=raw.files, modules=raw.modules, vl=vl, nb_workers=nb_workers, execs=execs,
+                 tasks=task_map, boot_report=boot_report, metrics=metrics, warnings=warnings)
+    cfg.secrets = collect_secrets(cfg)
+    # From now on every text palhm prints or returns hides them.
+    redact.remember(cfg.secrets)
+    return cfg
+
+
+def _execs_of(task):
+    """Every Exec a task runs (backup stages, routine commands)."""
+    for obj in getattr(task, "objects", None) or ():
+        yield from obj.stages
+    for step in getattr(task, "steps", None) or ():
+        if getattr(step, "exe", None) is not None:
+            yield step.exe
+
+
+def collect_secrets(cfg):
+    """The secret values of a config (see redact.py for what counts):
+    secret-named env values and argv options of every Exec, the boot
+    report's password and int-opts secrets, aws-s3 keys, ping URLs."""
+    found = []
+    execs = list(cfg.execs.values())
+    for task in cfg.tasks.values():
+        execs.extend(_execs_of(task))
+        creds = (getattr(task, "params", None) or {}).get("credentials")
+        if creds is not None:
+            found += [creds.secret_key, creds.session_token]
+        pings = getattr(task, "pings", None)
+        if pings is not None:
+            found += [u for u in (pings.start, pings.success, pings.failure) if u]
+    for exe in execs:
+        found += redact.secrets_in_env(exe.env) + redact.secrets_in_argv(exe.argv)
+    if cfg.boot_report is not None:
+        from . import bootreport
+        found += bootreport.secrets(cfg.boot_report)
+    return sorted(set(v for v in found if isinstance(v, str) and v))
 
 
 def load(path=None):

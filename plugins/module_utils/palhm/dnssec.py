@@ -46,6 +46,7 @@ DEFAULT_TIMEOUT = 5.0
 # Offline signers keep a week or more of signatures (BIND re-signs at 7.5 days
 # left of 30, Knot at 7 of 14); 3 days leaves time to act without false alarms.
 DEFAULT_MIN_DAYS_LEFT = 3.0
+MAX_DAYS_LEFT = 36600  # a century: more is a typo (signatures last days to months)
 ON_EXPIRY = ("fail", "warn")
 STATUSES = ("secure", "bogus", "insecure", "unreachable")
 TASK_KEYS = ("resolvers", "port", "timeout", "min-days-left", "on-expiry", "allow-insecure", "must-fail")
@@ -203,6 +204,9 @@ def parse_options(raw, where):
     if raw.get("min-days-left") is not None:
         opts.min_days_left = float(schema.number(raw["min-days-left"], schema.join(where, "min-days-left"),
                                                  minimum=0))
+        if opts.min_days_left > MAX_DAYS_LEFT:
+            raise ConfigError(schema.join(where, "min-days-left"), "must be at most %d days, got %s"
+                              % (MAX_DAYS_LEFT, schema.show(raw["min-days-left"])))
     if raw.get("on-expiry") is not None:
         opts.on_expiry = schema.choice(raw["on-expiry"], schema.join(where, "on-expiry"), ON_EXPIRY)
     if raw.get("allow-insecure") is not None:

@@ -17,6 +17,7 @@ EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 EXIT_CANCELLED = 4
 EXIT_VERIFY = 5
+EXIT_DIRECTORY = 6
 
 
 class PalhmError(Exception):
@@ -69,11 +70,15 @@ class StageError(TaskFailed):
     """A pipeline stage exited with a code outside its accepted range."""
 
     def __init__(self, what, argv, returncode, stderr_tail=""):
+        from . import redact
+        # What is kept and shown is secret-free (redact.py): the message
+        # reaches cron mail, module results and the failure ping.
         self.what = what
-        self.argv = list(argv)
+        self.argv = redact.argv(argv)
         self.returncode = returncode
-        self.stderr_tail = stderr_tail
-        msg = "%s: %s exited with code %s" % (what, _fmt_argv(argv), _fmt_rc(returncode))
+        self.stderr_tail = redact.text(stderr_tail)
+        stderr_tail = self.stderr_tail
+        msg = "%s: %s exited with code %s" % (what, _fmt_argv(self.argv), _fmt_rc(returncode))
         if stderr_tail:
             msg += "; stderr: " + stderr_tail.strip().replace("\n", " | ")
         super().__init__(msg)
@@ -94,6 +99,14 @@ class StartError(StageError):
 
 class BackendError(TaskFailed):
     """The storage backend failed (I/O error, no space, S3 error)."""
+
+
+class DirectoryError(TaskFailed):
+    """A directory palhm keeps its own files in (locks, state), or a file in
+    it, is unusable (missing parent, read-only, no permission) or unsafe
+    (owned by another user, group/world-writable, a planted symlink)."""
+
+    exit_code = EXIT_DIRECTORY
 
 
 class CancelledError(TaskFailed):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from . import schema
+from . import redact, schema
 from .errors import ConfigError
 
 _EC_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
@@ -65,7 +65,7 @@ class Exec:
     id: str = ""
 
     def describe(self):
-        return {"id": self.id or None, "argv": list(self.argv), "env": dict(self.env),
+        return {"id": self.id or None, "argv": redact.argv(self.argv), "env": redact.env(self.env),
                 "ec": self.ec.text, "vl-stderr": self.vl_stderr, "vl-stdout": self.vl_stdout}
 
 

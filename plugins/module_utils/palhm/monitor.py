@@ -51,7 +51,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from . import __version__, schema
+from . import __version__, redact, schema
+from .redact import redact_url
 from .errors import EXIT_CANCELLED, EXIT_TASK_FAILED, ConfigError
 
 DEFAULT_TIMEOUT = 5.0
@@ -115,41 +116,9 @@ def parse_pings(raw, path):
     return pings
 
 
-def redact_url(url):
-    """scheme://host[:port]/... : what a log may show of a ping URL (the path
-    of a healthchecks.io URL is its secret, userinfo is a password)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or "?"
-        if ":" in host:
-            host = "[%s]" % host
-        port = ":%d" % parts.port if parts.port else ""
-    except ValueError:
-        return "(invalid URL)"
-    return "%s://%s%s/..." % (parts.scheme, host, port)
-
-
-_VALUE = r"""('[^']*'|"[^"]*"|[^\s,;&'"\])}]+)"""
-_BROAD = r"(?:pass(?:word|wd|phrase)?|secret|token|key|credentials?|auth|pwd|signature)"
-_NARROW = r"(?:password|passwd|passphrase|secret|token|(?:api|access|secret|private)[_ -]?key|credentials?|pwd)"
-_SCRUBS = (
-    # URL userinfo: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@"), r"\1***@"),
-    # NAME=VALUE where NAME says it is a credential (AWS_SECRET_ACCESS_KEY=, --password=, key=)
-    (re.compile(r"(?i)([\w.-]*" + _BROAD + r"[\w.-]*\s*=\s*)" + _VALUE), r"\1***"),
-    # --flag VALUE where the flag says it is a credential
-    (re.compile(r"(?i)((?<![\w-])--?[\w.-]*" + _BROAD + r"[\w.-]*\s+)" + _VALUE), r"\1***"),
-    # "password: VALUE", "Bearer VALUE"
-    (re.compile(r"(?i)(\b" + _NARROW + r"\b\s*:\s*|\bbearer\s+)" + _VALUE), r"\1***"),
-)
-
-
 def scrub(text):
-    """Remove what looks like a credential from `text` (key=..., password: ...,
-    --secret-key VALUE, URL userinfo)."""
-    for regex, repl in _SCRUBS:
-        text = regex.sub(repl, text)
-    return text
+    """Remove what looks like a credential from `text` (see redact.text)."""
+    return redact.text(text)
 
 
 def failure_reason(task, error):
@@ -379,7 +348,8 @@ class _MetricsLock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        # O_NOFOLLOW: a symlink planted in the metrics directory is not followed.
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         deadline = time.monotonic() + METRICS_LOCK_WAIT
         while True:
             try:
@@ -408,7 +378,11 @@ def write_metrics(rt, path, task, result, error, started, ended):
         text = render_metrics(series)
         # Not *.prom: node_exporter's textfile collector must never read it.
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.unlink(tmp)  # a leftover of a dead run with this pid
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 os.fchmod(f.fileno(), 0o644)

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from . import redact
 from .errors import StageError, StartError
 
 TAIL_BYTES = 4096
@@ -51,22 +52,42 @@ def _child_setup(parent_pid):
 
 
 class _Tail:
-    """The last TAIL_BYTES of a stream, plus an optional forward target."""
+    """The last TAIL_BYTES of a stream, plus an optional forward target.
+    What is forwarded goes out in whole lines with the config's secrets
+    hidden (redact.values): a stage that echoes its environment prints no
+    password."""
 
     def __init__(self, forward=None):
         self.buf = deque()
         self.size = 0
         self.total = 0
         self.forward = forward
+        self._line = b""
+
+    def _send(self, data):
+        try:
+            self.forward.write(redact.values(data.decode("utf-8", errors="surrogateescape"))
+                               .encode("utf-8", errors="surrogateescape"))
+            self.forward.flush()
+        except (OSError, ValueError):
+            self.forward = None
+
+    def close(self):
+        """The stream ended: forward what is left of the last line."""
+        if self.forward is not None and self._line:
+            self._send(self._line)
+        self._line = b""
 
     def add(self, data):
         self.total += len(data)
         if self.forward is not None:
-            try:
-                self.forward.write(data)
-                self.forward.flush()
-            except (OSError, ValueError):
-                self.forward = None
+            pending = self._line + data
+            cut = pending.rfind(b"\n") + 1
+            if cut == 0 and len(pending) > TAIL_BYTES:
+                cut = len(pending)  # a very long line: forwarded in pieces
+            self._line = pending[cut:]
+            if cut:
+                self._send(pending[:cut])
         self.buf.append(data)
         self.size += len(data)
         while self.size - len(self.buf[0]) >= TAIL_BYTES:
@@ -85,7 +106,8 @@ class StageResult:
     stderr_tail: str
 
     def as_dict(self):
-        return {"argv": self.argv, "returncode": self.returncode}
+        """What manifests and results keep of a stage (no secret)."""
+        return {"argv": redact.argv(self.argv), "returncode": self.returncode}
 
 
 def is_sigpipe(rc):
@@ -209,6 +231,7 @@ class Pipeline:
                     if data:
                         readers[key.fd].add(data)
                     else:
+                        readers[key.fd].close()
                         sel.unregister(key.fd)
                         os.close(key.fd)
                         del readers[key.fd]

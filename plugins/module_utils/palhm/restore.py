@@ -32,7 +32,7 @@ import stat
 import tempfile
 import time
 
-from . import schema
+from . import redact, schema
 from .backends.base import check_object_path
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed, UsageError, VerifyError
 from .execs import Exec, parse_item
@@ -276,7 +276,7 @@ def restore(cfg, task_id, prefix, path, dest=None, pipeline_items=None, rt=None,
     location = backend.location(copy.prefix).rstrip("/") + "/" + path
     info = {"task": task_id, "prefix": copy.prefix, "path": path, "location": location,
             "size": obj["size"], "sha256": obj["sha256"], "dest": target,
-            "pipeline": [list(s.argv) for s in stages], "written": False}
+            "pipeline": [redact.argv(s.argv) for s in stages], "written": False}
     if target:
         _dest_dir(target)
     up_to_date = bool(target and not stages and not force and _same_content(target, obj))
@@ -317,7 +317,7 @@ def restore(cfg, task_id, prefix, path, dest=None, pipeline_items=None, rt=None,
     info["elapsed"] = round(time.monotonic() - started, 3)
     from .runtime import VL_INFO
     rt.log(VL_INFO, "restored %s (%d bytes, sha256 verified)%s%s" % (
-        location, obj["size"], " through " + " | ".join(" ".join(s.argv) for s in stages) if stages else "",
+        location, obj["size"], " through " + " | ".join(" ".join(redact.argv(s.argv)) for s in stages) if stages else "",
         " into " + target if target else ""))
     return info
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import time
 
-from . import schema
+from . import redact, schema
 from .errors import ConfigError, PalhmError, StageError
 from .execs import PIPELINE_TYPES, parse_item
 from .pipeline import STDOUT_CAPTURE, Pipeline
@@ -56,7 +56,7 @@ class CommandStep(Step):
         self.exe = exe
 
     def describe(self):
-        return {"type": "exec", "argv": list(self.exe.argv), "ec": self.exe.ec.text}
+        return {"type": "exec", "argv": redact.argv(self.exe.argv), "ec": self.exe.ec.text}
 
 
 class TaskStep(Step):
@@ -169,12 +169,13 @@ class RoutineTask(Task):
             except BaseException:
                 pipe.terminate()
                 raise
-            entry = {"step": i + 1, "type": "exec", "argv": result.argv, "rc": result.returncode,
+            # Results reach module output: no secret in them (redact.py).
+            entry = {"step": i + 1, "type": "exec", "argv": redact.argv(result.argv), "rc": result.returncode,
                      "duration": round(time.monotonic() - t0, 3),
-                     "stdout_tail": pipe.stdout_tail.text(TAIL_CHARS),
-                     "stderr_tail": result.stderr_tail[-TAIL_CHARS:]}
+                     "stdout_tail": redact.text(pipe.stdout_tail.text(TAIL_CHARS)),
+                     "stderr_tail": redact.text(result.stderr_tail[-TAIL_CHARS:])}
             done.append(entry)
-            rt.log(VL_INFO, "%s: %s exited with %s" % (label, " ".join(result.argv), result.returncode))
+            rt.log(VL_INFO, "%s: %s exited with %s" % (label, " ".join(entry["argv"]), result.returncode))
             if not result.accepted:
                 err = StageError(label, result.argv, result.returncode, result.stderr_tail.strip()[-500:])
                 err.steps = done

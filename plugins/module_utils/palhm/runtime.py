@@ -17,7 +17,8 @@ import threading
 import time
 from contextlib import contextmanager
 
-from .errors import CancelledError, LockHeldError
+from . import fsutil, redact
+from .errors import CancelledError, DirectoryError, LockHeldError
 
 # Verbosity levels (``vl`` and the ``vl-stderr``/``vl-stdout`` of Execs).
 VL_CRITICAL, VL_ERROR, VL_WARNING, VL_INFO, VL_DEBUG = 0, 1, 2, 3, 4
@@ -61,16 +62,27 @@ class Task:
         return []
 
 
-def run_dir():
-    """Where locks live: $PALHM_RUN_DIR, /run/palhm as root, else a per-user dir."""
+def run_dir(create=True):
+    """Where locks live: $PALHM_RUN_DIR, /run/palhm as root, else a per-user
+    directory under $XDG_RUNTIME_DIR or, without it (cron), under TMPDIR.
+    It is made 0700 and refused when another user could write in it (see
+    fsutil). With `create` false (check mode) a missing one is not made;
+    -> None then."""
     path = os.environ.get("PALHM_RUN_DIR")
+    follow = True
     if not path:
         if os.geteuid() == 0 and os.path.isdir("/run"):
             path = "/run/palhm"
         else:
-            base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+            base = os.environ.get("XDG_RUNTIME_DIR")
+            if not base:
+                # A shared, world-writable directory: the name is guessable,
+                # so what is there must be ours and no symlink.
+                base = tempfile.gettempdir()
+                follow = False
             path = os.path.join(base, "palhm-%d" % os.geteuid())
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    if not fsutil.private_dir(path, "lock directory", create=create, follow=follow):
+        return None
     return path
 
 
@@ -79,41 +91,65 @@ def state_dir():
     return os.environ.get("PALHM_STATE_DIR") or "/var/lib/palhm"
 
 
-def _lock_path(name):
+def _lock_name(name):
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     if len(safe) > 100 or safe != name:
         safe = safe[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
-    return os.path.join(run_dir(), safe + ".lock")
+    return safe + ".lock"
+
+
+def _lock_path(name):
+    return os.path.join(run_dir(), _lock_name(name))
+
+
+def _held_message(fd, what, path):
+    holder = ""
+    try:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+    except OSError:
+        pass
+    return ("%s is already running%s (lock %s); not starting a second run"
+            % (what, " as pid " + holder if holder else "", path))
 
 
 def lock_is_held(name, what):
     """The LockHeldError message when lock `name` is held now, else None
-    (check mode: what a real run would meet, without waiting or keeping it)."""
+    (check mode: what a real run would meet, without waiting or keeping it,
+    and without creating the lock directory or file)."""
+    directory = run_dir(create=False)
+    if directory is None:
+        return None
+    path = os.path.join(directory, _lock_name(name))
     try:
-        with host_lock(name, what):
+        fd = fsutil.open_private_file(path, "lock file", os.O_RDONLY)
+    except DirectoryError:
+        if not os.path.lexists(path):
             return None
-    except LockHeldError as e:
-        return str(e)
-
-
-@contextmanager
-def host_lock(name, what):
-    """Hold an exclusive per-host lock `name`; fail at once if it is held."""
-    path = _lock_path(name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
-            holder = ""
-            try:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            except OSError:
-                pass
-            raise LockHeldError("%s is already running%s (lock %s); not starting a second run"
-                                % (what, " as pid " + holder if holder else "", path)) from None
+            return _held_message(fd, what, path)
+        return None
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def host_lock(name, what):
+    """Hold an exclusive per-host lock `name`; fail at once if it is held."""
+    path = _lock_path(name)
+    fd = fsutil.open_private_file(path, "lock file", os.O_RDWR | os.O_CREAT)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise LockHeldError(_held_message(fd, what, path)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, ("%d\n" % os.getpid()).encode(), 0)
         yield path
@@ -140,6 +176,7 @@ class Runtime:
         self.hostname = socket.gethostname()
 
     def log(self, level, msg):
+        msg = redact.text(msg)
         self.messages.append((level, msg))
         if self.stderr is not None and level <= self.vl:
             try:

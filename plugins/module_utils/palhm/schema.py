@@ -14,6 +14,7 @@ import difflib
 import json
 import math
 
+from . import redact
 from .errors import ConfigError
 
 
@@ -165,6 +166,9 @@ def str_map(value, path):
         raise ConfigError(path, "expected an object of strings, got %s" % _got(value))
     for key, item in value.items():
         string(key, path, nonempty=True)
+        if redact.is_secret_name(key) and not isinstance(item, str):
+            # A secret's value is never shown, not even a wrong one.
+            raise ConfigError(join(path, key), "expected a string, got %s (value hidden)" % _kind(item))
         string(item, join(path, key), nonempty=False)
     return dict(value)
 

@@ -32,6 +32,12 @@ COMMON_PARAMS = ("root", "nb-copy-limit", "root-size-limit", "keep-last", "keep-
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdwy]|min|mo)?\s*$")
 _DURATION_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400,
                      "mo": 31 * 86400, "y": 366 * 86400, None: 86400}
+# Retention longer than a century is a typo ("10000y"), and past what date
+# arithmetic can do (it crashed rotation after the copy was committed).
+MAX_DURATION = 100 * 366 * 86400
+# The largest object S3 stores; alloc-size sizes the part buffers, so a bigger
+# value only costs memory (10 TiB made a 2-byte object use 1.1 GB).
+MAX_OBJECT_SIZE = 5 << 40
 
 
 @dataclass
@@ -63,7 +69,9 @@ class Retention:
         return out
 
 
-def parse_duration(value, path):
+def parse_duration(value, path, maximum=MAX_DURATION):
+    """Seconds of a duration like "7d" (a bare number is days), at most
+    `maximum` seconds (default: 100 years)."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = "%dd" % value
     schema.string(value, path)
@@ -71,7 +79,26 @@ def parse_duration(value, path):
     if not m:
         raise ConfigError(path, "expected a duration like \"7d\", \"12h\", \"4w\", \"6mo\" or \"1y\", got %s"
                           % schema.show(value))
-    return int(m.group(1)) * _DURATION_SECONDS[m.group(2)]
+    seconds = int(m.group(1)) * _DURATION_SECONDS[m.group(2)]
+    if seconds > maximum:
+        raise ConfigError(path, "must be at most %s, got %s" % (_fmt_duration(maximum), schema.show(value)))
+    return seconds
+
+
+def _fmt_duration(seconds):
+    for unit in ("y", "d", "h", "min"):
+        if seconds % _DURATION_SECONDS[unit] == 0:
+            return "%d%s" % (seconds // _DURATION_SECONDS[unit], unit)
+    return "%ds" % seconds
+
+
+def parse_alloc_size(value, path):
+    """An object's expected size in bytes: 0 ..MAX_OBJECT_SIZE (5 TiB)."""
+    size = schema.big_decimal(value, path)
+    if size < 0 or size > MAX_OBJECT_SIZE:
+        raise ConfigError(path, "must be a size in bytes from 0 to %d (5 TiB, the largest S3 object), got %s"
+                          % (MAX_OBJECT_SIZE, schema.show(value)))
+    return size
 
 
 def parse_retention(params, path):

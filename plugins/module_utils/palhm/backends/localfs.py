@@ -30,6 +30,7 @@ from .base import (COMMON_PARAMS, COMPLETE, INCOMPLETE, LEGACY, MANIFEST_NAME, B
 PARTIAL = ".palhm-partial"
 DELETING = ".palhm-deleting"
 CHUNK = 1 << 20
+MAX_BLOCK_SIZE = 1 << 30  # dd's bs= is a buffer in memory: more than 1 GiB is a typo
 
 
 def _fsync_dir(path):
@@ -304,7 +305,7 @@ def parse_params(raw, path):
     if "block-size" in raw:
         # The original passed it to dd; the last stage now writes the file itself.
         params["block-size"] = schema.integer(raw["block-size"], schema.join(path, "block-size"), minimum=1,
-                                              allow_string=True)
+                                              maximum=MAX_BLOCK_SIZE, allow_string=True)
     return params
 
 
