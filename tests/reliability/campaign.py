@@ -40,6 +40,7 @@ SCENARIOS = {
     "module-args": ("scen_fuzz", "module_args", (), 500, 5000, 1500),
     "safety": ("scen_safety", "safety", (), 1, 3, 1),
     "migration": ("scen_migration", "migration", (), 20, 200, 20),
+    "secrets-and-dirs": ("scen_secrets_dirs", "secrets_and_dirs", (), 2, 30, 1),
 }
 
 

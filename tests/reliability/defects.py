@@ -13,6 +13,29 @@ from pathlib import Path
 
 # name -> (scenario it must break, why, [(file, old, new)])
 DEFECTS = {
+    "env-value-printed": ("secrets-and-dirs", "a stage's forwarded stderr shows the config's secrets (env values)", [
+        ("pipeline.py", "self.forward.write(redact.values(data.decode(\"utf-8\", errors=\"surrogateescape\"))",
+         "self.forward.write((data.decode(\"utf-8\", errors=\"surrogateescape\"))"),
+    ]),
+    "int-opts-password-printed": ("secrets-and-dirs", "mailx int-opts passwords are neither known secrets nor "
+                                  "recognised as NAME=VALUE or URL passwords", [
+        ("bootreport.py", "    return found + redact.secrets_in_argv(p.get(\"int-opts\", []))\n", "    return found\n"),
+        ("redact.py", "    value = _ASSIGN.sub(_assign, value)\n", ""),
+        ("redact.py", "    value = _USERINFO.sub(", "    value = (lambda *a: a[1])("),
+    ]),
+    "symlinked-lock-followed": ("secrets-and-dirs", "lock files are opened through symlinks", [
+        ("fsutil.py", "flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK", "flags | os.O_CLOEXEC | os.O_NONBLOCK"),
+    ]),
+    "lock-dir-mode-unchecked": ("secrets-and-dirs", "a group/world-writable lock directory is accepted", [
+        ("fsutil.py", "    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):\n", "    if False:\n"),
+    ]),
+    "empty-task-accepted": ("secrets-and-dirs", "a backup task without objects is accepted (an empty copy rotates "
+                            "real ones away)", [
+        ("backup.py", "    if not objects:\n", "    if False:\n"),
+    ]),
+    "huge-duration-accepted": ("secrets-and-dirs", "keep-within has no upper bound", [
+        ("backends/base.py", "    if seconds > maximum:\n", "    if False:\n"),
+    ]),
     "no-partial-dir": ("kills-localfs",
                        "localfs writes the copy straight into ROOT/PREFIX (no .palhm-partial, no rename)", [
                            ("backends/localfs.py", "self.partial = os.path.join(self.root, prefix + PARTIAL)",
@@ -69,6 +92,8 @@ DEFECTS = {
     "secret-in-config": ("safety", "`palhm config` shows the S3 secret key", [
         ("backends/aws.py", "        out[\"credentials\"] = \"backend-param (hidden)\"",
          "        out[\"credentials\"] = params[\"credentials\"].secret_key"),
+        # and the key is not among the config's known secrets (redact.py would hide it)
+        ("config.py", "            found += [creds.secret_key, creds.session_token]\n", "            pass\n"),
     ]),
     "dup-keys-allowed": ("migration", "a key repeated in one JSON object silently wins (the last one)", [
         ("jsonc.py", "    doc = json.loads(text, object_pairs_hook=_pairs)\n", "    doc = json.loads(text)\n"),
