@@ -11,14 +11,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+INT_OPTS_WHY = "mailx int-opts passwords are neither known secrets nor recognised as NAME=VALUE or URL passwords"
+EMPTY_TASK_WHY = "a backup task without objects is accepted (an empty copy rotates real ones away)"
+
 # name -> (scenario it must break, why, [(file, old, new)])
 DEFECTS = {
     "env-value-printed": ("secrets-and-dirs", "a stage's forwarded stderr shows the config's secrets (env values)", [
         ("pipeline.py", "self.forward.write(redact.values(data.decode(\"utf-8\", errors=\"surrogateescape\"))",
          "self.forward.write((data.decode(\"utf-8\", errors=\"surrogateescape\"))"),
     ]),
-    "int-opts-password-printed": ("secrets-and-dirs", "mailx int-opts passwords are neither known secrets nor "
-                                  "recognised as NAME=VALUE or URL passwords", [
+    "int-opts-password-printed": ("secrets-and-dirs", INT_OPTS_WHY, [
         ("bootreport.py", "    return found + redact.secrets_in_argv(p.get(\"int-opts\", []))\n", "    return found\n"),
         ("redact.py", "    value = _ASSIGN.sub(_assign, value)\n", ""),
         ("redact.py", "    value = _USERINFO.sub(", "    value = (lambda *a: a[1])("),
@@ -29,8 +31,7 @@ DEFECTS = {
     "lock-dir-mode-unchecked": ("secrets-and-dirs", "a group/world-writable lock directory is accepted", [
         ("fsutil.py", "    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):\n", "    if False:\n"),
     ]),
-    "empty-task-accepted": ("secrets-and-dirs", "a backup task without objects is accepted (an empty copy rotates "
-                            "real ones away)", [
+    "empty-task-accepted": ("secrets-and-dirs", EMPTY_TASK_WHY, [
         ("backup.py", "    if not objects:\n", "    if False:\n"),
     ]),
     "huge-duration-accepted": ("secrets-and-dirs", "keep-within has no upper bound", [
