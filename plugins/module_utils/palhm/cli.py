@@ -5,7 +5,8 @@
 
 Exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
 3 lock held (another run of the task), 4 cancelled by a signal, 5 verify found
-a mismatch, 6 a lock or state directory (or a file in it) is unusable or unsafe.
+a mismatch, 6 a lock or state directory (or a file in it) is unusable or unsafe,
+7 `status`: some task is not ok.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import shlex
 import sys
 
 from . import __version__, config, redact
-from .errors import EXIT_CONFIG, EXIT_TASK_FAILED, PalhmError, UsageError
+from .errors import EXIT_CONFIG, EXIT_NOT_OK, EXIT_OK, EXIT_TASK_FAILED, PalhmError, UsageError
 from .runtime import VL_DEBUG, Runtime, cancel_on_signals
 
 HELP = {
     "run": "run [TASK]: run a task (default, or an empty TASK: %r)" % config.DEFAULT_TASK,
-    "config": "config: load, validate and print the resolved config",
+    "config": "config [--query EXPR]: load, validate and print the resolved config",
     "mods": "mods: list the optional engine modules",
-    "list": "list TASK [--json]: the copies of a backup task (prefix, state, size, objects)",
+    "list": "list TASK [--json] [--query EXPR]: the copies of a backup task (prefix, state, size, objects)",
+    "status": "status [TASK] [--json] [--query EXPR]: is every task's data safe now? per task the verdict "
+              "(ok, stale, failing, never-run, no-copy), last run, last success, newest complete copy and why; "
+              "exit code 0 only when every task is ok",
     "verify": "verify TASK [PREFIX]: re-hash a copy's objects against its manifest (default: newest)",
     "restore": "restore TASK [PREFIX] PATH [--exec ID | --exec-inline CMD]... [--into FILE] [--verify-first]: "
                "stream one object of a complete copy (default: newest) to stdout or FILE, verified against "
@@ -34,7 +38,10 @@ HELP = {
 }
 EXIT_HELP = """exit codes: 0 success, 1 task failed (rolled back), 2 config or usage error,
 3 another run holds the lock, 4 cancelled by a signal, 5 verify or restore mismatch,
-6 lock or state directory unusable or unsafe (owner, mode, symlink, read-only)"""
+6 lock or state directory unusable or unsafe (owner, mode, symlink, read-only),
+7 status: some task is not ok
+--query EXPR (status, list, config): print what the JMESPath EXPR selects, as JSON
+(needs the Python library jmespath)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,11 +62,17 @@ def _parser():
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     s = sub.add_parser("run", help=HELP["run"])
     s.add_argument("task", nargs="?", default=config.DEFAULT_TASK)
-    sub.add_parser("config", help=HELP["config"])
+    s = sub.add_parser("config", help=HELP["config"])
+    _query_arg(s)
     sub.add_parser("mods", help=HELP["mods"])
     s = sub.add_parser("list", help=HELP["list"])
     s.add_argument("task")
     s.add_argument("--json", action="store_true")
+    _query_arg(s)
+    s = sub.add_parser("status", help=HELP["status"])
+    s.add_argument("task", nargs="?")
+    s.add_argument("--json", action="store_true", help="the status document as JSON (see docs/config.md)")
+    _query_arg(s)
     s = sub.add_parser("verify", help=HELP["verify"])
     s.add_argument("task")
     s.add_argument("prefix", nargs="?")
@@ -83,6 +96,26 @@ def _parser():
     return p
 
 
+def _query_arg(sub):
+    sub.add_argument("--query", metavar="EXPR",
+                     help="print what this JMESPath expression selects from the JSON output (needs jmespath)")
+
+
+def _dump(out, doc, args):
+    """Write `doc` as JSON, or what --query selects from it."""
+    if getattr(args, "query", None) is not None:
+        from .query import search
+        doc = search(args.query, doc)
+    out.write(json.dumps(doc, indent=1) + "\n")
+
+
+def _check_query(args):
+    """A bad --query (or no jmespath) is said before anything is read."""
+    if getattr(args, "query", None) is not None:
+        from .query import compile_expression
+        compile_expression(args.query)
+
+
 def _vl(args, cfg):
     if args.quiet:
         return 0
@@ -102,13 +135,35 @@ def _human(n):
 def cmd_list(rt, args, out):
     from .inspect import list_copies
     copies = list_copies(rt.config, args.task)
-    if args.json:
-        out.write(json.dumps(copies, indent=1) + "\n")
+    if args.json or args.query is not None:
+        _dump(out, copies, args)
         return 0
     out.write("%-28s %-10s %12s %8s\n" % ("PREFIX", "STATE", "SIZE", "OBJECTS"))
     for c in copies:
         out.write("%-28s %-10s %12s %8d\n" % (c["prefix"], c["state"], _human(c["size"]), c["objects"]))
     return 0
+
+
+def cmd_status(rt, args, out):
+    from .status import human_age, status
+    doc = status(rt.config, args.task or None)
+    code = EXIT_OK if doc["ok"] else EXIT_NOT_OK
+    if args.json or args.query is not None:
+        _dump(out, doc, args)
+        return code
+    out.write("%-16s %-12s %-9s %-22s %-12s %s\n" % ("TASK", "TYPE", "VERDICT", "LAST RUN", "LAST SUCCESS",
+                                                    "NEWEST COPY"))
+    for t in doc["tasks"]:
+        last = t["last_run"]
+        last_text = "-" if last is None else "%s ago, %s" % (human_age(last["age"]), last["result"])
+        success = "-" if t["last_success"] is None else human_age(t["last_success"]["age"]) + " ago"
+        newest = t["newest_copy"]
+        copy_text = "-" if newest is None else "%s (%s, %d objects)" % (newest["prefix"], _human(newest["size"]),
+                                                                     newest["objects"])
+        out.write("%-16s %-12s %-9s %-22s %-12s %s\n" % (t["task"], t["type"], t["verdict"], last_text, success,
+                                                        copy_text))
+        out.write("  %s%s\n" % ("(running now) " if t["running"] else "", t["reason"]))
+    return code
 
 
 def main(argv=None):
@@ -137,6 +192,7 @@ def main(argv=None):
             from . import bootreport
             bootreport.mark_clean_shutdown()
             return 0
+        _check_query(args)
         cfg = config.load(args.config)
         if not args.quiet:
             # Accepted but ignored keys (the original's prefix, a null
@@ -144,7 +200,10 @@ def main(argv=None):
             for w in cfg.warnings:
                 sys.stderr.write("palhm: warning: %s\n" % redact.text(w))
         if cmd == "config":
-            out.write(json.dumps(cfg.describe(), indent=2) + "\n")
+            if args.query is not None:
+                _dump(out, cfg.describe(), args)
+            else:
+                out.write(json.dumps(cfg.describe(), indent=2) + "\n")
             return 0
         err = getattr(sys.stderr, "buffer", sys.stderr)
         rt = Runtime(cfg, vl=_vl(args, cfg), stdout=getattr(out, "buffer", out), stderr=err)
@@ -155,6 +214,8 @@ def main(argv=None):
             return 0
         if cmd == "list":
             return cmd_list(rt, args, out)
+        if cmd == "status":
+            return cmd_status(rt, args, out)
         if cmd == "verify":
             from .inspect import verify
             res = verify(rt.config, args.task, args.prefix)

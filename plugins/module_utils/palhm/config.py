@@ -247,6 +247,8 @@ def _describe_task(task):
     out = task.describe()
     if task.pings is not None:
         out["pings"] = task.pings.describe()
+    if task.max_age is not None:
+        out["max-age"] = task.max_age
     return out
 
 

@@ -18,12 +18,23 @@ EXIT_LOCKED = 3
 EXIT_CANCELLED = 4
 EXIT_VERIFY = 5
 EXIT_DIRECTORY = 6
+EXIT_NOT_OK = 7  # `palhm status`: some task is not ok (stale, failing, never-run, no-copy)
 
 
 class PalhmError(Exception):
     """Base of every error the engine raises on purpose."""
 
     exit_code = EXIT_TASK_FAILED
+
+
+def exit_code_of(exc):
+    """The documented exit code of the `palhm` command for `exc`: its own for
+    a PalhmError, EXIT_CANCELLED for an interrupt, else EXIT_TASK_FAILED."""
+    if isinstance(exc, PalhmError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_CANCELLED
+    return EXIT_TASK_FAILED
 
 
 class ConfigError(PalhmError):

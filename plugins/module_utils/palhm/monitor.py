@@ -53,7 +53,7 @@ from dataclasses import dataclass
 
 from . import __version__, redact, schema
 from .redact import redact_url
-from .errors import EXIT_CANCELLED, EXIT_TASK_FAILED, ConfigError
+from .errors import ConfigError, exit_code_of
 
 DEFAULT_TIMEOUT = 5.0
 MAX_TIMEOUT = 300.0
@@ -121,25 +121,29 @@ def scrub(text):
     return redact.text(text)
 
 
-def failure_reason(task, error):
-    """The short, secret-free text a failure ping carries."""
+def error_line(error):
+    """The one-line, secret-free text of a task's error (failure pings, run
+    history): its class and the first line of its message; for a failed
+    stage, the stage, its program name and exit code, never its arguments or
+    stderr (where a password may sit); anything that looks like a credential
+    scrubbed; at most REASON_MAX characters."""
     argv = getattr(error, "argv", None)
     if getattr(error, "what", None) and argv:
-        # A failed stage: which one and its code; its arguments and stderr
-        # (where a password may sit) stay in the local logs.
         from .errors import _fmt_rc
         first = "%s: %s exited with code %s" % (error.what, os.path.basename(str(argv[0])),
                                                 _fmt_rc(getattr(error, "returncode", None)))
     else:
         lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
         first = lines[0] if lines else ""
-    code = getattr(error, "exit_code", None)
-    if code is None:
-        code = EXIT_CANCELLED if isinstance(error, KeyboardInterrupt) else EXIT_TASK_FAILED
     text = scrub("%s: %s" % (type(error).__name__, first) if first else type(error).__name__)
     if len(text) > REASON_MAX:
         text = text[:REASON_MAX - 3] + "..."
-    return "palhm task %s failed (exit status %d): %s\n" % (task.id, code, text)
+    return text
+
+
+def failure_reason(task, error):
+    """The short, secret-free text a failure ping carries."""
+    return "palhm task %s failed (exit status %d): %s\n" % (task.id, exit_code_of(error), error_line(error))
 
 
 def _post(url, body, timeout):
@@ -314,11 +318,7 @@ def run_values(rt, task, result, error, started, ended, previous):
     """The series of one task after one run, given its previous series."""
     values = dict(previous)
     ok = error is None
-    code = 0
-    if not ok:
-        code = getattr(error, "exit_code", None)
-        if code is None:
-            code = EXIT_CANCELLED if isinstance(error, KeyboardInterrupt) else EXIT_TASK_FAILED
+    code = 0 if ok else exit_code_of(error)
     values["palhm_task_last_run_timestamp_seconds"] = round(ended, 3)
     values["palhm_task_duration_seconds"] = round(max(0.0, ended - started), 3)
     values["palhm_task_exit_status"] = code

@@ -46,6 +46,7 @@ class Task:
         self.id = task_id
         self.where = where
         self.pings = None  # monitor.Pings, set by tasks.parse_all
+        self.max_age = None  # seconds (the max-age key), set by tasks.parse_all
 
     def describe(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -91,11 +92,17 @@ def state_dir():
     return os.environ.get("PALHM_STATE_DIR") or "/var/lib/palhm"
 
 
-def _lock_name(name):
+def safe_name(name):
+    """`name` as a file name: itself when it is short and plain, else a
+    readable part and a hash (ids may hold "/", ".." or anything)."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     if len(safe) > 100 or safe != name:
         safe = safe[:60] + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
-    return safe + ".lock"
+    return safe
+
+
+def _lock_name(name):
+    return safe_name(name) + ".lock"
 
 
 def _lock_path(name):
@@ -195,19 +202,22 @@ class Runtime:
 
     def run_task(self, task_id):
         """Run a task by id (also used by routine task pointers)."""
-        from . import monitor
+        from . import history, monitor
         task = self.config.task(task_id)
         self.check_cancel()
         self._running.append(task_id)
         try:
             with host_lock("task-" + task_id, "task %r" % task_id):
                 started = time.time()
+                history.started(self, task, started)
                 monitor.task_started(self, task)
                 try:
                     result = task.run(self)
                 except BaseException as e:
+                    history.record(self, task, None, e, started, time.time())
                     monitor.task_finished(self, task, None, e, started)
                     raise
+                history.record(self, task, result, None, started, time.time())
                 monitor.task_finished(self, task, result, None, started)
                 return result
         finally:

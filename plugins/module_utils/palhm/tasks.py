@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from . import backup, dnssec, monitor, routine, schema
+from .backends.base import parse_duration
 from .errors import ConfigError
 from .runtime import ParseContext
 
@@ -40,11 +41,23 @@ def parse_all(located, execs, modules, warnings=None):
         # Keys every task type has (monitoring) are taken out before the
         # type's own parser sees the task.
         pings = monitor.parse_pings(raw.pop("pings"), schema.join(loc.where, "pings")) if "pings" in raw else None
+        max_age = parse_max_age(raw.pop("max-age"), schema.join(loc.where, "max-age")) if "max-age" in raw else None
         task = PARSERS[raw["type"]](raw, loc.where, ctx)
         task.pings = pings
+        task.max_age = max_age
         result[loc.value["id"]] = task
     _check_cycles(result)
     return result
+
+
+def parse_max_age(value, path):
+    """``max-age``: how old a task's last success may be before `palhm status`
+    calls it stale; a duration like retention's keep-within ("26h", "2d",
+    "90min"; a bare number is days) -> seconds (> 0)."""
+    seconds = parse_duration(value, path)
+    if seconds <= 0:
+        raise ConfigError(path, "must be a duration longer than zero, got %s" % schema.show(value))
+    return seconds
 
 
 def _check_cycles(task_map):
