@@ -10,7 +10,7 @@ import traceback
 
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import redact
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import MissingLibraryError, PalhmError
 
 DEFAULT_CONFIG = palhm_config.DEFAULT_PATH  # or DEFAULT_FALLBACK when only that one exists
 
@@ -66,3 +66,29 @@ def run_engine(module, fn, **fail_extra):
     except Exception as e:  # pylint: disable=broad-except
         module.fail_json(msg="palhm internal error: %s: %s" % (type(e).__name__, e),
                          exception=traceback.format_exc(), **fail_extra)
+
+
+def check_query(module):
+    """Before anything is read: a `query` needs jmespath on the host
+    (missing_required_lib otherwise) and must compile; -> the compiled
+    expression or None."""
+    from ansible.module_utils.basic import missing_required_lib
+    from ansible_collections.palhm.palhm.plugins.module_utils.palhm import query as palhm_query
+    expression = module.params.get("query")
+    if expression is None:
+        return None
+    try:
+        return palhm_query.compile_expression(expression, what="query")
+    except MissingLibraryError as e:
+        module.fail_json(msg=missing_required_lib(e.library) + " (%s)" % e)
+    except PalhmError as e:
+        module.fail_json(msg=str(e), error_type=type(e).__name__, exit_code=e.exit_code)
+    return None  # pragma: no cover - fail_json exits
+
+
+def add_query_result(module, compiled, result):
+    """result + ``query_result``: what `compiled` selects from `result`."""
+    from ansible_collections.palhm.palhm.plugins.module_utils.palhm import query as palhm_query
+    if compiled is not None:
+        result["query_result"] = run_engine(module, lambda: palhm_query.search(compiled, result, what="query"))
+    return result

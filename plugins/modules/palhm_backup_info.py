@@ -32,6 +32,12 @@ options:
       - Also return each complete copy's manifest (objects with path, size, sha256).
     type: bool
     default: false
+  query:
+    description:
+      - A JMESPath expression applied to the result (RV(location), RV(copies), RV(complete)), like awscli's
+        C(--query); what it selects is returned as RV(query_result).
+      - Needs the Python library C(jmespath) on the target host (boto3 brings it).
+    type: str
 extends_documentation_fragment:
   - palhm.palhm.aws
 attributes:
@@ -45,8 +51,11 @@ attributes:
     description: Target OS/families that can be operated against.
     support: full
     platforms: posix
+requirements:
+  - jmespath (only for O(query))
 seealso:
   - module: palhm.palhm.palhm_backup
+  - module: palhm.palhm.palhm_status
 """
 
 EXAMPLES = r"""
@@ -58,6 +67,12 @@ EXAMPLES = r"""
 - name: Show the newest complete copy
   ansible.builtin.debug:
     msg: "{{ (copies.copies | selectattr('complete') | last).prefix }}"
+
+- name: The prefix of the newest complete copy, with a JMESPath query
+  palhm.palhm.palhm_backup_info:
+    task: backup
+    query: "copies[?complete] | [-1].prefix"
+  register: newest
 """
 
 RETURN = r"""
@@ -97,10 +112,15 @@ complete:
   description: Number of complete copies.
   returned: always
   type: int
+query_result:
+  description: What O(query) selects from the result.
+  returned: when O(query) is set
+  type: raw
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils.common import (
+    add_query_result, check_query, config_args, load_config, run_engine)
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.inspect import copies_of
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
@@ -109,12 +129,14 @@ def main():
     module = AnsibleModule(
         argument_spec=config_args(
             manifests=dict(type="bool", default=False),
+            query=dict(type="str"),
             **palhm_aws.argument_spec(),
         ),
         required_together=palhm_aws.REQUIRED_TOGETHER,
         mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
+    compiled = check_query(module)
 
     def work():
         cfg = load_config(module)
@@ -126,10 +148,10 @@ def main():
             if module.params["manifests"] and c.manifest is not None:
                 d["manifest"] = c.manifest
             out.append(d)
-        return dict(changed=False, location=backend.location(), copies=out,
-                    complete=sum(1 for c in out if c["complete"]))
+        return dict(location=backend.location(), copies=out, complete=sum(1 for c in out if c["complete"]))
 
-    module.exit_json(**run_engine(module, work))
+    result = add_query_result(module, compiled, run_engine(module, work))
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

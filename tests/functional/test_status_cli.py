@@ -147,8 +147,8 @@ def test_concurrent_runs_of_many_tasks_lose_no_record_and_a_refused_second_run_i
                  metrics={"path": str(palhm.tmp / "metrics" / "palhm.prom")})
     rounds = 4
     long_run = palhm.start("run", "long")
-    assert wait_for(lambda: (palhm.tmp / "run" / "task-long.lock").exists(), timeout=10)
-    time.sleep(0.3)
+    assert wait_for(lambda: (history(palhm, "long").get("unfinished") or {}).get("pid") == long_run.pid
+                    if history_file(palhm, "long").exists() else False, timeout=20)
     refused = [palhm.start("run", "long") for dummy in range(3)]
     for dummy in range(rounds):
         procs = [palhm.start("run", t) for t in ids]

@@ -41,6 +41,7 @@ SCENARIOS = {
     "safety": ("scen_safety", "safety", (), 1, 3, 1),
     "migration": ("scen_migration", "migration", (), 20, 200, 20),
     "secrets-and-dirs": ("scen_secrets_dirs", "secrets_and_dirs", (), 2, 30, 1),
+    "history": ("scen_history", "history", (), 2, 10, 2),
 }
 
 

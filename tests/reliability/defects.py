@@ -112,6 +112,19 @@ DEFECTS = {
         ("config.py", "    base = os.path.dirname(os.path.abspath(path) if via is None else real)\n",
          "    base = os.path.dirname(os.path.abspath(path))\n"),
     ]),
+    "history-unbounded": ("history", "the run history grows without bound (no last-50 cut)", [
+        ("history.py", '"runs": current["runs"][-MAX_RUNS:],', '"runs": current["runs"],'),
+    ]),
+    "failure-not-recorded": ("history", "a failed run is not recorded in the history", [
+        ("runtime.py", "                    history.record(self, task, None, e, started, time.time())\n",
+         "                    pass\n"),
+    ]),
+    "died-run-ignored": ("history", "status ignores the start mark a killed run left behind", [
+        ("status.py", '    if hist["unfinished"] is not None and not running:\n', "    if False:\n"),
+    ]),
+    "future-copy-counts": ("history", "status counts a complete copy dated in the future", [
+        ("status.py", "if t is not None and t.timestamp() > now + CLOCK_SLACK:", "if False:"),
+    ]),
     "comment-keys-refused": ("migration", "keys starting with _, # or // are unknown-key errors", [
         ("schema.py", "        if key not in allowed and not is_comment_key(key):\n",
          "        if key not in allowed:\n"),

@@ -151,17 +151,17 @@ def cmd_status(rt, args, out):
     if args.json or args.query is not None:
         _dump(out, doc, args)
         return code
-    out.write("%-16s %-12s %-9s %-22s %-12s %s\n" % ("TASK", "TYPE", "VERDICT", "LAST RUN", "LAST SUCCESS",
-                                                    "NEWEST COPY"))
+    row = "%-16s %-12s %-9s %-22s %-12s %s\n"
+    out.write(row % ("TASK", "TYPE", "VERDICT", "LAST RUN", "LAST SUCCESS", "NEWEST COPY"))
     for t in doc["tasks"]:
         last = t["last_run"]
         last_text = "-" if last is None else "%s ago, %s" % (human_age(last["age"]), last["result"])
         success = "-" if t["last_success"] is None else human_age(t["last_success"]["age"]) + " ago"
         newest = t["newest_copy"]
-        copy_text = "-" if newest is None else "%s (%s, %d objects)" % (newest["prefix"], _human(newest["size"]),
-                                                                     newest["objects"])
-        out.write("%-16s %-12s %-9s %-22s %-12s %s\n" % (t["task"], t["type"], t["verdict"], last_text, success,
-                                                        copy_text))
+        copy_text = "-"
+        if newest is not None:
+            copy_text = "%s (%s, %d objects)" % (newest["prefix"], _human(newest["size"]), newest["objects"])
+        out.write(row % (t["task"], t["type"], t["verdict"], last_text, success, copy_text))
         out.write("  %s%s\n" % ("(running now) " if t["running"] else "", t["reason"]))
     return code
 

@@ -1,0 +1,199 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, palhm.palhm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: palhm_status
+short_description: Tell whether every PALHM task's data is safe right now
+version_added: 1.0.0
+description:
+  - Reads the run history that every run of a PALHM task records on the host (the C(palhm) command from a
+    shell, cron or a systemd timer, and the modules), each task's C(max-age), and the copies of backup tasks on
+    their backends, and gives each task a verdict, the same as C(palhm status --json) on the host.
+  - Verdicts, the first that applies. C(never-run) when no run of the task is recorded on the host.
+    C(failing) when its last run failed, was cancelled or died without recording its end.
+    C(no-copy) when a backup task's backend holds no complete copy or cannot be listed.
+    C(stale) when C(max-age) is set and the last success, or a backup's newest complete copy, is older.
+    C(ok) otherwise.
+  - Only copies in state C(complete) whose PREFIX is not in the future count.
+  - Read-only; runs the same in check mode. It does not fail when a task is not C(ok); use RV(ok) or
+    RV(verdict) in C(failed_when) or C(assert).
+  - The run history lives in the directory named by the E(PALHM_STATE_DIR) environment variable, default
+    C(/var/lib/palhm).
+author:
+  - palhm.palhm contributors (@palhm)
+options:
+  config:
+    description:
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else
+        C(/etc/palhm/palhm.jsonc) when only that one exists.
+    type: path
+  task:
+    description:
+      - Id of the one task to report on. All tasks of the config when omitted.
+    type: str
+  query:
+    description:
+      - A JMESPath expression applied to the status document (the returned values but C(query_result)), like
+        awscli's C(--query); what it selects is returned as RV(query_result).
+      - Needs the Python library C(jmespath) on the target host (boto3 brings it).
+    type: str
+extends_documentation_fragment:
+  - palhm.palhm.aws
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: posix
+requirements:
+  - jmespath (only for O(query))
+seealso:
+  - module: palhm.palhm.palhm_backup
+  - module: palhm.palhm.palhm_backup_info
+"""
+
+EXAMPLES = r"""
+- name: Status of every task
+  palhm.palhm.palhm_status:
+  register: status
+
+- name: Fail when some task is not ok, naming them
+  ansible.builtin.assert:
+    that: status.ok
+    fail_msg: "{{ status.tasks | rejectattr('ok') | map(attribute='reason') | list }}"
+
+- name: The tasks that are not ok, with a JMESPath query
+  palhm.palhm.palhm_status:
+    query: "tasks[?!ok].{task: task, verdict: verdict, reason: reason}"
+  register: bad
+
+- name: Age in seconds of the newest complete copy of the task "backup"
+  palhm.palhm.palhm_status:
+    task: backup
+    query: "tasks[0].newest_copy.age"
+  register: age
+"""
+
+RETURN = r"""
+format:
+  description: The format of the status document, V(palhm-status/1).
+  returned: always
+  type: str
+hostname:
+  description: The host's name.
+  returned: always
+  type: str
+time:
+  description: When the status was taken (ISO 8601 UTC).
+  returned: always
+  type: str
+ok:
+  description: Whether every task reported on is C(ok).
+  returned: always
+  type: bool
+verdict:
+  description: The worst verdict of the tasks, C(failing) > C(no-copy) > C(never-run) > C(stale) > C(ok).
+  returned: always
+  type: str
+counts:
+  description: Number of tasks per verdict (every verdict is a key).
+  returned: always
+  type: dict
+tasks:
+  description: One entry per task, in config order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    task:
+      description: The task's id.
+      type: str
+    type:
+      description: The task's type.
+      type: str
+    verdict:
+      description: One of C(ok), C(stale), C(failing), C(never-run), C(no-copy).
+      type: str
+    ok:
+      description: Whether the verdict is C(ok).
+      type: bool
+    reason:
+      description: The verdict in words.
+      type: str
+    problems:
+      description: Every verdict but C(ok) that applies, worst first.
+      type: list
+      elements: str
+    max_age:
+      description: The task's C(max-age) in seconds, or null.
+      type: int
+    running:
+      description: Whether a run of the task holds its lock now.
+      type: bool
+    runs:
+      description: Number of runs recorded (at most 50 are kept).
+      type: int
+    last_run:
+      description:
+        - The last run recorded, or null. Keys C(task), C(type), C(start), C(end) (ISO 8601 UTC),
+          C(duration), C(result) (C(success), C(failure), C(cancelled)), C(exit_code), C(bytes), C(objects),
+          C(prefix), C(error) (one line, no secret), C(parent), C(pid), and C(age) (seconds since it ended).
+      type: dict
+    last_success:
+      description: The last successful run, like RV(tasks[].last_run), or null.
+      type: dict
+    copies:
+      description: Complete copies on the backend; null for a task that is not a backup that stores.
+      type: int
+    newest_copy:
+      description: The newest complete copy, C(prefix), C(age) (seconds), C(size), C(objects), C(location); or null.
+      type: dict
+    copy_error:
+      description: Why the copies could not be listed (one line), or null.
+      type: str
+query_result:
+  description: What O(query) selects from the status document.
+  returned: when O(query) is set
+  type: raw
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.palhm.palhm.plugins.module_utils.common import (
+    add_query_result, check_query, load_config, run_engine)
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm import status as palhm_status
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(config=dict(type="path"), task=dict(type="str"), query=dict(type="str"),
+                           **palhm_aws.argument_spec()),
+        required_together=palhm_aws.REQUIRED_TOGETHER,
+        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE,
+        supports_check_mode=True,
+    )
+    compiled = check_query(module)
+
+    def work():
+        cfg = load_config(module)
+        for task in cfg.tasks.values():
+            palhm_aws.apply_to_task(task, module.params)
+        return palhm_status.status(cfg, module.params["task"])
+
+    result = run_engine(module, work)
+    add_query_result(module, compiled, result)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
