@@ -41,6 +41,9 @@ Invariants:
   lose each other's records, and a reader never sees a torn file.
 - A file that does not parse (torn by hand, foreign) reads as no history; the
   next record replaces it.
+- The state directory and history/ are made 0700 and refused (a warning,
+  nothing written) when another user could write in them; the lock file is
+  never opened through a symlink (fsutil).
 - record() never raises: a history that cannot be written is a warning, never
   the task's failure (the backup was made).
 """
@@ -167,7 +170,8 @@ class _Lock:
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        from . import fsutil
+        self.fd = fsutil.open_private_file(self.path, "history lock file", os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
@@ -187,11 +191,11 @@ class _Lock:
 
 
 def _ensure_dir(directory):
-    os.makedirs(os.path.dirname(directory), mode=0o755, exist_ok=True)
-    try:
-        os.mkdir(directory, 0o700)
-    except FileExistsError:
-        pass
+    """The state directory and its history/ made 0700 when missing, and
+    refused when another user could write in them (fsutil)."""
+    from . import fsutil
+    fsutil.private_dir(os.path.dirname(directory), "state directory")
+    fsutil.private_dir(directory, "history directory")
 
 
 def _update(task_id, change, directory=None):
