@@ -69,12 +69,8 @@ DEFECTS = {
          "                    if False:\n                        self.error = e if isinstance(e, BackendError)"),
     ]),
     "no-lock": ("concurrency", "the per-host locks are never taken", [
-        ("runtime.py", "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n        except OSError as e:\n"
-                       "            if e.errno not in (errno.EAGAIN, errno.EACCES):\n                raise\n"
-                       "            raise LockHeldError(",
-         "            pass\n        except OSError as e:\n"
-         "            if e.errno not in (errno.EAGAIN, errno.EACCES):\n                raise\n"
-         "            raise LockHeldError("),
+        ("runtime.py", "        if not fsutil.try_flock(fd):\n            raise LockHeldError(",
+         "        if False:\n            raise LockHeldError("),
     ]),
     "obj-check-removed": ("bad-input", "schema.obj() no longer checks that a value is an object", [
         ("schema.py", "    if not isinstance(value, dict):\n        raise ConfigError(path, \"expected an object, got",

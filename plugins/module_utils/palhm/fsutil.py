@@ -18,8 +18,10 @@ Invariants:
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import stat
+import time
 
 from .errors import DirectoryError
 
@@ -105,3 +107,46 @@ def open_private_file(path, what, flags, mode=0o600):
         os.close(fd)
         raise
     return fd
+
+
+def try_flock(fd):
+    """An exclusive flock on `fd` without waiting; False when another process
+    holds it (other errors are raised)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
+class WaitedLock:
+    """An exclusive flock on the file descriptor `open_fd()` returns, waited
+    for at most `wait` seconds (polling every `step`), then the OSError
+    (EAGAIN) of a held lock. The descriptor is closed on exit and on failure."""
+
+    def __init__(self, open_fd, wait, step=0.02):
+        self.open_fd = open_fd
+        self.wait = wait
+        self.step = step
+        self.fd = None
+
+    def __enter__(self):
+        fd = self.open_fd()
+        deadline = time.monotonic() + self.wait
+        try:
+            while not try_flock(fd):
+                if time.monotonic() > deadline:
+                    raise OSError(errno.EAGAIN, "lock still held after %g s" % self.wait)
+                time.sleep(self.step)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -51,12 +51,10 @@ Invariants:
 from __future__ import annotations
 
 import datetime
-import errno
-import fcntl
 import json
 import os
-import time
 
+from . import fsutil
 from .errors import CancelledError, exit_code_of
 
 FORMAT = "palhm-history/1"
@@ -162,38 +160,16 @@ def read(task_id, directory=None):
     return out
 
 
-class _Lock:
+def _lock(directory):
     """flock on history/.lock, waited for at most LOCK_WAIT seconds."""
-
-    def __init__(self, directory):
-        self.path = os.path.join(directory, ".lock")
-        self.fd = None
-
-    def __enter__(self):
-        from . import fsutil
-        self.fd = fsutil.open_private_file(self.path, "history lock file", os.O_RDWR | os.O_CREAT)
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    os.close(self.fd)
-                    self.fd = None
-                    raise
-                time.sleep(0.02)
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+    path = os.path.join(directory, ".lock")
+    return fsutil.WaitedLock(lambda: fsutil.open_private_file(path, "history lock file", os.O_RDWR | os.O_CREAT),
+                             LOCK_WAIT)
 
 
 def _ensure_dir(directory):
     """The state directory and its history/ made 0700 when missing, and
     refused when another user could write in them (fsutil)."""
-    from . import fsutil
     fsutil.private_dir(os.path.dirname(directory), "state directory")
     fsutil.private_dir(directory, "history directory")
 
@@ -203,7 +179,7 @@ def _update(task_id, change, directory=None):
     from .bootreport import write_atomically
     directory = directory or history_dir()
     _ensure_dir(directory)
-    with _Lock(directory):
+    with _lock(directory):
         current = read(task_id, directory)
         change(current)
         doc = {"format": FORMAT, "task": task_id, "runs": current["runs"][-MAX_RUNS:],

@@ -39,8 +39,6 @@ last success survive a failed run. Gauges, labels ``task`` and ``type``:
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import re
 import socket
@@ -51,7 +49,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
-from . import __version__, redact, schema
+from . import __version__, fsutil, redact, schema
 from .redact import redact_url
 from .errors import ConfigError, exit_code_of
 
@@ -339,39 +337,19 @@ def run_values(rt, task, result, error, started, ended, previous):
     return values
 
 
-class _MetricsLock:
+def _metrics_lock(path):
     """flock on PATH.lock, waited for at most METRICS_LOCK_WAIT seconds: two
-    palhm processes finishing at once must not lose each other's series."""
-
-    def __init__(self, path):
-        self.path = path + ".lock"
-        self.fd = None
-
-    def __enter__(self):
-        # O_NOFOLLOW: a symlink planted in the metrics directory is not followed.
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        deadline = time.monotonic() + METRICS_LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
-                    os.close(self.fd)
-                    self.fd = None
-                    raise
-                time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+    palhm processes finishing at once must not lose each other's series.
+    O_NOFOLLOW: a symlink planted in the metrics directory is not followed."""
+    lock = path + ".lock"
+    return fsutil.WaitedLock(lambda: os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644),
+                             METRICS_LOCK_WAIT, step=0.05)
 
 
 def write_metrics(rt, path, task, result, error, started, ended):
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, 0o755, exist_ok=True)
-    with _MetricsLock(path):
+    with _metrics_lock(path):
         series = read_metrics(path)
         key = (task.id, task.type)
         series[key] = run_values(rt, task, result, error, started, ended, series.get(key, {}))

@@ -6,8 +6,6 @@ runtime handed to a running task, and the per-host lock."""
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import os
 import signal
@@ -134,13 +132,7 @@ def lock_is_held(name, what):
             return None
         raise
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            return _held_message(fd, what, path)
-        return None
+        return None if fsutil.try_flock(fd) else _held_message(fd, what, path)
     finally:
         os.close(fd)
 
@@ -151,12 +143,8 @@ def host_lock(name, what):
     path = _lock_path(name)
     fd = fsutil.open_private_file(path, "lock file", os.O_RDWR | os.O_CREAT)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            raise LockHeldError(_held_message(fd, what, path)) from None
+        if not fsutil.try_flock(fd):
+            raise LockHeldError(_held_message(fd, what, path))
         os.ftruncate(fd, 0)
         os.pwrite(fd, ("%d\n" % os.getpid()).encode(), 0)
         yield path
