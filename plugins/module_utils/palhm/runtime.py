@@ -220,7 +220,8 @@ def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     """Turn SIGTERM/SIGINT/SIGHUP into a cancellation of `rt` (main thread only).
     Signals blocked with the sigmask builtin stay blocked. The CLI passes
     restore=False: a signal between a committed copy and the process's exit
-    must not kill it (and report a failure) after the work is done."""
+    must not kill it (and report a failure) after the work is done, so the
+    signals are ignored on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -234,6 +235,10 @@ def cancel_on_signals(rt, signums=(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     try:
         yield
     finally:
-        if restore:
-            for s, h in previous.items():
-                signal.signal(s, h)
+        for s, h in previous.items():
+            # restore=False (the CLI, about to exit): ignore the signals from
+            # here on. Python's finalisation puts SIG_DFL back for handlers
+            # it installed, so a signal in that window killed a process
+            # whose copy was already committed (exit -2, no message); an
+            # ignored signal is left alone.
+            signal.signal(s, h if restore else signal.SIG_IGN)
