@@ -13,23 +13,33 @@ from .errors import ConfigError
 
 _EC_RANGE = re.compile(r"^\s*(-?\d+)\s*-\s*(-?\d+)\s*$")
 _EC_CMP = re.compile(r"^\s*(<=|>=|==|<|>)?\s*(-?\d+)\s*$")
-_INF = float("inf")
+# An exit code is 0..255; a negative return code means the stage was killed
+# by a signal, which no `ec` accepts: a tar killed by the OOM killer wrote a
+# truncated archive whatever its `ec` says.
+EC_MIN, EC_MAX = 0, 255
 
 
 @dataclass(frozen=True)
 class ExitCodes:
-    """An inclusive range of accepted exit codes, written like the original:
-    ``MIN-MAX`` or an optional comparator (``<``, ``<=``, ``>``, ``>=``, ``==``) and N."""
+    """An inclusive range of accepted exit codes within 0..255, written like
+    the original: ``MIN-MAX`` or an optional comparator (``<``, ``<=``, ``>``,
+    ``>=``, ``==``) and N. Death by a signal (negative return code) is never
+    accepted."""
 
-    low: float
-    high: float
+    low: int
+    high: int
     text: str = "==0"
 
     def accepts(self, returncode):
-        return returncode is not None and self.low <= returncode <= self.high
+        return returncode is not None and returncode >= 0 and self.low <= returncode <= self.high
 
 
 DEFAULT_EC = ExitCodes(0, 0, "==0")
+
+
+def _ec_error(path, value, why):
+    return ConfigError(path, "%s in %s (exit codes are %d to %d; a stage killed by a signal is always a failure)"
+                       % (why, schema.show(value), EC_MIN, EC_MAX))
 
 
 def parse_ec(value, path):
@@ -39,6 +49,9 @@ def parse_ec(value, path):
     m = _EC_RANGE.match(value)
     if m:
         low, high = int(m.group(1)), int(m.group(2))
+        for n in (low, high):
+            if not EC_MIN <= n <= EC_MAX:
+                raise _ec_error(path, value, "exit code %d out of range" % n)
         if low > high:
             raise ConfigError(path, "empty exit code range %s" % schema.show(value))
         return ExitCodes(low, high, value)
@@ -47,8 +60,14 @@ def parse_ec(value, path):
         raise ConfigError(path, "expected an exit code range like \"0-2\", \"<2\", \">=0\" or \"==0\", got %s"
                           % schema.show(value))
     op, n = m.group(1) or "==", int(m.group(2))
-    low, high = {"<": (-_INF, n - 1), "<=": (-_INF, n), ">": (n + 1, _INF),
-                 ">=": (n, _INF), "==": (n, n)}[op]
+    # "<256" and ">-1" name the whole range and are accepted; any other N
+    # outside 0..255 is a typo.
+    if not EC_MIN - (op == ">") <= n <= EC_MAX + (op == "<"):
+        raise _ec_error(path, value, "exit code %d out of range" % n)
+    low, high = {"<": (EC_MIN, n - 1), "<=": (EC_MIN, n), ">": (n + 1, EC_MAX),
+                 ">=": (n, EC_MAX), "==": (n, n)}[op]
+    if low > high:
+        raise _ec_error(path, value, "no exit code accepted")
     return ExitCodes(low, high, value)
 
 

@@ -19,8 +19,11 @@ def accepted(ec, codes=range(-3, 300)):
 @pytest.mark.parametrize("ec,expected", [
     ("0-2", [0, 1, 2]),
     ("1-1", [1]),
-    ("<2", [-3, -2, -1, 0, 1]),
-    ("<=1", [-3, -2, -1, 0, 1]),
+    ("<2", [0, 1]),
+    ("<=1", [0, 1]),
+    ("<256", list(range(0, 256))),
+    (">-1", list(range(0, 256))),
+    ("250-255", [250, 251, 252, 253, 254, 255]),
     ("==0", [0]),
     ("0", [0]),
     (" == 3 ", [3]),
@@ -31,8 +34,9 @@ def test_accepted_exit_codes_follow_the_original_grammar(ec, expected):
 
 
 def test_greater_or_equal_zero_accepts_any_exit():
-    assert accepted(">=0") == list(range(0, 300))
-    assert accepted(">1") == list(range(2, 300))
+    # Exit codes are 0..255: "any" means any exit, never a death by a signal.
+    assert accepted(">=0") == list(range(0, 256))
+    assert accepted(">1") == list(range(2, 256))
 
 
 def test_tar_with_ec_below_2_accepts_files_changed_while_read():
@@ -45,6 +49,21 @@ def test_a_stage_killed_by_a_signal_is_never_accepted_by_the_default():
     assert not execs.DEFAULT_EC.accepts(-9)
     assert not execs.DEFAULT_EC.accepts(None)
     assert execs.DEFAULT_EC.accepts(0)
+
+
+@pytest.mark.parametrize("ec", ["<2", "<=1", ">=0", "<256", ">-1", "0-255", "==0"])
+def test_a_stage_killed_by_a_signal_is_never_accepted_whatever_its_ec(ec):
+    # A tar killed by SIGKILL or the OOM killer returns -9: its archive is cut short.
+    rule = execs.parse_ec(ec, "x")
+    assert not any(rule.accepts(-sig) for sig in range(1, 65))
+
+
+@pytest.mark.parametrize("bad", ["<0", ">255", "==256", "0-256", "-1-2", "==-1", "<=-1", ">=256", "<257", 300])
+def test_exit_codes_outside_0_to_255_are_config_errors(bad):
+    with pytest.raises(ConfigError) as exc:
+        execs.parse_ec(bad, "execs[1].ec")
+    assert exc.value.path == "execs[1].ec"
+    assert "0 to 255" in str(exc.value)
 
 
 @pytest.mark.parametrize("bad", ["", "2-0", "=>0", "<", "0-", "-", "abc", "0..2", "!=0", "<<1", "1,2", True, [0]])
