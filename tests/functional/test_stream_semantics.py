@@ -11,14 +11,6 @@ holds every byte the pipeline produced, in order."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import signal
-import sys
-
-from conftest import wait_for
-
 
 def backup_config(palhm, objects, root=None, **bp):
     params = {"root": str(root or palhm.root)}
@@ -36,11 +28,6 @@ def assert_nothing_false_complete(palhm):
     for c in complete_copies(palhm):
         v = palhm("verify", "backup", c["prefix"])
         assert v.returncode == 0, "copy %s is listed complete but does not verify: %s" % (c["prefix"], v.stderr)
-
-
-def stored(palhm, path):
-    (copy,) = complete_copies(palhm)
-    return (palhm.root / copy["prefix"] / path).read_bytes()
 
 
 # --------------------------------------------------------------------------
