@@ -691,8 +691,21 @@ class S3Backend(Backend):
             self.delete_keys([self.key(self.prefix, MARKER_NAME)])
         except BackendError:
             pass
+        self._abort_stray_uploads()
         with self._sinks_lock:
             self._sinks = []
+
+    def _abort_stray_uploads(self):
+        """After the commit, abort every unfinished upload under this copy's
+        prefix: all its objects are complete, so any left is a stray, like
+        the first upload of a CreateMultipartUpload whose reply was lost and
+        that botocore retried (the store made two uploads, palhm completed
+        the one it heard of). Best effort: the copy is complete already, and
+        the next run's cleanup aborts what is left here."""
+        try:
+            self._abort_uploads_under(self.key(self.prefix))
+        except BackendError:
+            pass
 
     def rollback(self):
         if self.prefix is None:
