@@ -158,8 +158,25 @@ tasks:
     newest_copy:
       description: The newest complete copy, C(prefix), C(age) (seconds), C(size), C(objects), C(location); or null.
       type: dict
+    copy_sizes:
+      description:
+        - The complete copies counted, oldest first (the last 60), each C(prefix) and C(size); null for a task
+          that is not a backup that stores. The fleet report draws them.
+      type: list
+      elements: dict
+    future_copies:
+      description: Complete copies whose PREFIX is in the future (not counted); null for a task that is not a backup that stores.
+      type: int
     copy_error:
       description: Why the copies could not be listed (one line), or null.
+      type: str
+    drill:
+      description:
+        - Backup tasks, the last run of a C(restore-drill) task of this backup task, C(task), C(result), C(end),
+          C(age) (seconds), C(prefix) (the copy drilled), C(error); null when it was never drilled.
+      type: dict
+    backup_task:
+      description: Restore drills, the backup task drilled; null for other task types.
       type: str
 query_result:
   description: What O(query) selects from the status document.

@@ -29,7 +29,8 @@ RUN (stable keys, documented in docs/config.md)::
     task, type, start, end (ISO 8601 UTC to the second), duration (seconds),
     result ("success", "failure", "cancelled"), exit_code (0, or the palhm
     command's exit code for the error), bytes, objects, prefix (backup
-    tasks: what the run stored; null otherwise or when it failed), error
+    tasks: what the run stored; restore drills: what the drill read and the
+    copy it drilled; null otherwise or when it failed), error
     (one line, see monitor.error_line: never a stage's arguments or stderr,
     credentials scrubbed; null on success), parent (the routine whose task
     pointer ran it, else null), pid.
@@ -107,6 +108,11 @@ def make_run(rt, task, result, error, started, ended):
     running = getattr(rt, "_running", None) or []
     if len(running) > 1:
         run["parent"] = running[-2]
+    if task.type == "restore-drill" and error is None and isinstance(result, dict):
+        # What the drill read and from which copy.
+        run["bytes"] = result.get("bytes")
+        run["objects"] = len(result.get("objects") or [])
+        run["prefix"] = result.get("prefix")
     if task.type == "backup" and error is None and isinstance(result, dict):
         if isinstance(result.get("bytes"), int):
             run["bytes"] = result["bytes"]

@@ -35,6 +35,8 @@ last success survive a failed run. Gauges, labels ``task`` and ``type``:
 - backup tasks only: palhm_task_bytes and palhm_task_objects (stored by the
   last run; 0 when it failed: its copy was rolled back), palhm_task_copies
   (complete copies on the backend after the run)
+- restore-drill tasks: palhm_task_bytes and palhm_task_objects (read and
+  verified by the last drill; 0 when it failed)
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ METRICS = (
     ("palhm_task_duration_seconds", "Duration of the last run in seconds."),
     ("palhm_task_exit_status", "Exit status of the last run (0: success, else the palhm exit code)."),
     ("palhm_task_success", "1 when the last run succeeded, else 0."),
-    ("palhm_task_bytes", "Bytes stored by the last run (0 when it failed)."),
-    ("palhm_task_objects", "Objects stored by the last run (0 when it failed)."),
+    ("palhm_task_bytes", "Bytes stored (restore drill: verified) by the last run (0 when it failed)."),
+    ("palhm_task_objects", "Objects stored (restore drill: verified) by the last run (0 when it failed)."),
     ("palhm_task_copies", "Complete copies on the backend after the last run."),
 )
 _METRIC_NAMES = set(name for name, _help in METRICS)
@@ -327,10 +329,11 @@ def run_values(rt, task, result, error, started, ended, previous):
         values["palhm_task_last_success_timestamp_seconds"] = round(ended, 3)
     else:
         values["palhm_task_last_failure_timestamp_seconds"] = round(ended, 3)
-    if task.type == "backup":
+    if task.type in ("backup", "restore-drill"):
         objs = result.get("objects") if ok and isinstance(result, dict) else None
         values["palhm_task_bytes"] = result.get("bytes", 0) if ok and isinstance(result, dict) else 0
         values["palhm_task_objects"] = len(objs) if isinstance(objs, list) else 0
+    if task.type == "backup":
         copies = _copies_after(rt, task, result)
         if copies is not None:
             values["palhm_task_copies"] = copies

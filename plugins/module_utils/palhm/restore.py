@@ -322,6 +322,12 @@ def restore(cfg, task_id, prefix, path, dest=None, pipeline_items=None, rt=None,
     return info
 
 
+def feed_pipeline(rt, backend, copy, obj, stages):
+    """Feed object `obj` of `copy` through `stages`, verified as it streams
+    (their output: a bounded tail); restore drills. -> {"stages", "stdout_tail"}."""
+    return _restore_through(rt, backend, copy, obj, stages, None, None, None)
+
+
 def _restore_through(rt, backend, copy, obj, stages, target, out_fd, mode):
     label = "restore of %s" % obj["path"]
     out = _AtomicFile(target, mode) if target else None

@@ -33,7 +33,13 @@ documented in docs/config.md)::
            "last_run": RUN + {"age"} | null, "last_success": RUN + {"age"} | null,
            "copies": complete copies | null (not a backup that stores),
            "newest_copy": {"prefix", "age", "size", "objects", "location"} | null,
-           "copy_error": why the copies could not be listed | null}
+           "copy_sizes": [{"prefix", "size"}, ...] | null (the complete
+               copies counted, oldest first, the last COPY_SIZES_MAX),
+           "future_copies": complete copies dated in the future | null,
+           "copy_error": why the copies could not be listed | null,
+           "drill": the last run of a restore drill of this backup task,
+               {"task", "result", "end", "age", "prefix", "error"} | null,
+           "backup_task": the backup task a restore drill drills | null}
 
 RUN is a history record; "age" is seconds since it ended (a copy's: since
 its PREFIX time).
@@ -54,6 +60,8 @@ SEVERITY = {OK: 0, STALE: 1, NEVER_RUN: 2, NO_COPY: 3, FAILING: 4}
 VERDICTS = tuple(sorted(SEVERITY, key=SEVERITY.get))
 # A copy whose PREFIX is further than this in the future is not trusted.
 CLOCK_SLACK = 300
+COPY_SIZES_MAX = 60
+DRILL = "restore-drill"
 
 
 def human_age(seconds):
@@ -82,33 +90,62 @@ def _with_age(run, now):
     return out
 
 
-def _copies(task, now):
-    """(complete count, newest complete copy dict, error) of a backup task
-    that stores; (None, None, None) for any other task."""
+def copy_summary(task, now):
+    """What a backup task that stores holds: {"copies": complete count,
+    "newest": newest complete copy dict, "sizes": [{"prefix", "size"}],
+    "future": complete copies dated in the future, "error": why they could
+    not be listed}; None for any other task. Shared with the metrics."""
     make = getattr(task, "make_backend", None)
     if task.type != "backup" or make is None:
-        return None, None, None
+        return None
     try:
         backend = make()
         if not backend.stores:
-            return None, None, None
+            return None
         copies = backend.list_copies()
     except Exception as e:  # noqa: B902 - an unreachable backend is a verdict, not a crash
         from .monitor import error_line
-        return 0, None, error_line(e)
-    good = []
+        return {"copies": 0, "newest": None, "sizes": [], "future": 0, "error": error_line(e)}
+    good, future = [], 0
     for c in copies:
         if c.state != COMPLETE:
             continue
         t = prefix_time(c.prefix)
         if t is not None and t.timestamp() > now + CLOCK_SLACK:
+            future += 1
             continue
         good.append((c, t))
-    if not good:
-        return 0, None, None
-    c, t = good[-1]
-    return len(good), {"prefix": c.prefix, "age": None if t is None else round(now - t.timestamp(), 3),
-                       "size": c.size, "objects": c.objects, "location": c.location}, None
+    out = {"copies": len(good), "newest": None, "future": future, "error": None,
+           "sizes": [{"prefix": c.prefix, "size": c.size} for c, _t in good[-COPY_SIZES_MAX:]]}
+    if good:
+        c, t = good[-1]
+        out["newest"] = {"prefix": c.prefix, "age": None if t is None else round(now - t.timestamp(), 3),
+                         "size": c.size, "objects": c.objects, "location": c.location}
+    return out
+
+
+def _copies(task, now):
+    """(complete count, newest complete copy dict, error, summary) of a
+    backup task that stores; Nones for any other task."""
+    summary = copy_summary(task, now)
+    if summary is None:
+        return None, None, None, None
+    return summary["copies"], summary["newest"], summary["error"], summary
+
+
+def _last_drill(drills, now):
+    """The last run recorded of any of the restore drill tasks `drills`."""
+    last = None
+    for drill_task in drills:
+        runs = history.read(drill_task.id)["runs"]
+        if runs and (last is None or runs[-1]["end"] > last["end"]):
+            last = runs[-1]
+    if last is None:
+        return None
+    end = history.parse_iso(last.get("end"))
+    return {"task": last["task"], "result": last["result"], "end": last["end"],
+            "age": None if end is None else round(now - end, 3), "prefix": last.get("prefix"),
+            "error": last.get("error")}
 
 
 def _running(task):
@@ -119,8 +156,9 @@ def _running(task):
         return False
 
 
-def task_status(task, now=None):
-    """The TASK entry of one task (see the module docstring)."""
+def task_status(task, now=None, drills=()):
+    """The TASK entry of one task (see the module docstring); `drills`: the
+    restore drill tasks of this backup task."""
     now = time.time() if now is None else now
     hist = history.read(task.id)
     runs = list(hist["runs"])
@@ -130,7 +168,7 @@ def task_status(task, now=None):
         runs.append(history.died_run(task.id, task.type, hist["unfinished"]))
     last_run = _with_age(runs[-1] if runs else None, now)
     last_success = _with_age(hist["last_success"], now)
-    ncopies, newest, copy_error = _copies(task, now)
+    ncopies, newest, copy_error, summary = _copies(task, now)
     max_age = task.max_age
     problems, reasons = [], []
     if last_run is None:
@@ -177,14 +215,22 @@ def task_status(task, now=None):
     return {"task": task.id, "type": task.type, "verdict": verdict, "ok": verdict == OK, "reason": reason,
             "problems": problems, "max_age": max_age, "running": running, "runs": len(runs),
             "last_run": last_run, "last_success": last_success, "copies": ncopies, "newest_copy": newest,
-            "copy_error": copy_error}
+            "copy_sizes": None if summary is None else summary["sizes"],
+            "future_copies": None if summary is None else summary["future"],
+            "copy_error": copy_error,
+            "drill": _last_drill(drills, now) if task.type == "backup" else None,
+            "backup_task": getattr(task, "backup_task", None) if task.type == DRILL else None}
 
 
 def status(cfg, task_id=None, now=None):
     """The status document of every task of `cfg`, or of `task_id` only."""
     now = time.time() if now is None else now
     tasks = [cfg.task(task_id)] if task_id is not None else list(cfg.tasks.values())
-    entries = [task_status(t, now) for t in tasks]
+    drills = {}
+    for t in cfg.tasks.values():
+        if t.type == DRILL:
+            drills.setdefault(t.backup_task, []).append(t)
+    entries = [task_status(t, now, drills.get(t.id, ())) for t in tasks]
     counts = dict((v, 0) for v in VERDICTS)
     for e in entries:
         counts[e["verdict"]] += 1

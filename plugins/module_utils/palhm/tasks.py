@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import backup, dnssec, monitor, routine, schema
+from . import backup, dnssec, drill, monitor, routine, schema
 from .backends.base import parse_duration
 from .errors import ConfigError
 from .runtime import ParseContext
@@ -14,6 +14,7 @@ PARSERS = {
     "backup": backup.parse_task,
     "routine": routine.parse_task,
     "dnssec-check": dnssec.parse_task,
+    drill.TYPE: drill.parse_task,
 }
 
 
@@ -46,6 +47,9 @@ def parse_all(located, execs, modules, warnings=None):
         task.pings = pings
         task.max_age = max_age
         result[loc.value["id"]] = task
+    for task in result.values():
+        if task.type == drill.TYPE:
+            drill.check_target(task, result)
     _check_cycles(result)
     return result
 
