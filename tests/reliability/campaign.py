@@ -35,6 +35,7 @@ SCENARIOS = {
     "cancels-s3": ("scen_signals", "cancels", ("aws-s3",), 2, 20, 3),
     "fulldisk": ("scen_fulldisk", "fulldisk", (), 3, 40, 3),
     "flaky-s3": ("scen_flaky", "flaky", (), 4, 60, 10),
+    "stalled-s3": ("scen_stall", "stalled", (), 2, 10, 2),
     "concurrency": ("scen_concurrency", "concurrency", (), 1, 5, 1),
     "bad-input": ("scen_fuzz", "bad_input", (), 1000, 10000, 300),
     "module-args": ("scen_fuzz", "module_args", (), 500, 5000, 1500),

@@ -68,6 +68,10 @@ DEFECTS = {
          "                    if self.error is None:\n                        self.error = e if isinstance(e, BackendError)",
          "                    if False:\n                        self.error = e if isinstance(e, BackendError)"),
     ]),
+    "s3-no-deadlines": ("stalled-s3", "the S3 client ignores the configured deadlines (botocore's 60 s waits)", [
+        ("backends/aws.py", '"connect_timeout": connect, "read_timeout": read}',
+         '"connect_timeout": 60, "read_timeout": 60}'),
+    ]),
     "no-lock": ("concurrency", "the per-host locks are never taken", [
         ("runtime.py", "        if not fsutil.try_flock(fd):\n            raise LockHeldError(",
          "        if False:\n            raise LockHeldError("),

@@ -244,6 +244,10 @@ class BackupTask(Task):
                     backend.rollback()
                 except PalhmError as rb:
                     rt.log(VL_WARNING, "rollback of %s incomplete: %s" % (prefix, rb))
+                    if isinstance(e, CancelledError):
+                        # Not "rolled back": say what the warning above details.
+                        raise CancelledError("%s; the rollback did not finish, the next run removes what is left"
+                                             % str(e).replace("; the copy was rolled back", "")) from None
                 if isinstance(e, KeyboardInterrupt):
                     raise CancelledError("cancelled by SIGINT; copy %s rolled back" % prefix) from None
                 if isinstance(e, PalhmError):
@@ -312,6 +316,8 @@ class BackupTask(Task):
                         if failure is None:
                             failure = e
                 if (failure is not None or rt.cancelled.is_set()) and active:
+                    # Sinks first: a feeder waiting on a stalled store returns at once.
+                    backend.cancel()
                     for obj, holder in active.values():
                         pipe = holder.get("pipeline")
                         if pipe is not None:

@@ -32,13 +32,22 @@ stores; path-style addressing, checksums only where S3 requires them),
 chain), `part-size` (first part size, 5 MiB..5 GiB), `upload-concurrency`
 (1..64), `payload-signing` (false skips botocore's SHA-256 of every upload
 body over plain http: less CPU; integrity then rests on TCP and the
-manifest's SHA-256, which `palhm verify` checks).
+manifest's SHA-256, which `palhm verify` checks), and the deadlines
+`connect-timeout`, `read-timeout`, `max-attempts`, `abort-timeout`.
+
+Deadlines: every wait on the store has one (docs/config.md). A cancel or a
+failed object stops every upload at once (S3Backend.cancel); the rollback
+ends within abort-timeout and names what it could not undo, which keeps the
+in-progress marker for the next run's cleanup. After a commit, unfinished
+uploads left under the copy's prefix (a retried CreateMultipartUpload whose
+first reply was lost) are aborted.
 
 boto3 is imported when a backend is made, never at config parse time.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -77,14 +86,21 @@ DELETE_BATCH = 1000              # DeleteObjects takes at most 1,000 keys
 PAGE_SIZE = 1000
 PART_ATTEMPTS = 4                # our retries around each part, on top of botocore's
 RETRY_BASE_DELAY = 1.0           # seconds; doubles per attempt, with jitter
-ABORT_GRACE = 30.0               # seconds an aborted upload waits for its parts in flight
-BOTO_MAX_ATTEMPTS = 5
+# Deadlines (docs/config.md, "aws-s3"): every wait on the network has one.
+DEFAULT_CONNECT_TIMEOUT = 20.0   # s to connect; also the longest a request body may make no progress
+DEFAULT_READ_TIMEOUT = 120.0     # s without a byte of the reply
+DEFAULT_MAX_ATTEMPTS = 5         # botocore tries per request (standard retry mode)
+DEFAULT_ABORT_TIMEOUT = 5.0      # s a rollback (after a failure or a cancel) may spend on the store
+MAX_TIMEOUT = 3600.0
+ROLLBACK_FLOOR = 1.0             # s the prefix sweep of a rollback always gets, even late
+CLEANUP_ATTEMPTS = 3             # botocore tries per request of a rollback (within abort-timeout)
 
 STORAGE_CLASSES = ("STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
                    "GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE")
 
 PARAMS = ("bucket", "profile", "sink-storage-class", "rot-storage-class", "region", "endpoint-url",
-          "access-key", "secret-key", "session-token", "part-size", "upload-concurrency", "payload-signing")
+          "access-key", "secret-key", "session-token", "part-size", "upload-concurrency", "payload-signing",
+          "connect-timeout", "read-timeout", "max-attempts", "abort-timeout")
 
 # Module option (amazon.aws name) -> backend-param key.
 MODULE_OPTIONS = {"profile": "profile", "region": "region", "endpoint_url": "endpoint-url",
@@ -204,6 +220,19 @@ def parse_params(raw, path):
         params["upload-concurrency"] = schema.integer(raw["upload-concurrency"],
                                                       schema.join(path, "upload-concurrency"),
                                                       minimum=1, maximum=64, allow_string=True)
+    for key, default in (("connect-timeout", DEFAULT_CONNECT_TIMEOUT), ("read-timeout", DEFAULT_READ_TIMEOUT),
+                         ("abort-timeout", DEFAULT_ABORT_TIMEOUT)):
+        params[key] = default
+        if raw.get(key) is not None:
+            value = schema.number(raw[key], schema.join(path, key))
+            if not 0 < value <= MAX_TIMEOUT:
+                raise ConfigError(schema.join(path, key), "expected seconds, more than 0 and at most %d, got %s"
+                                  % (MAX_TIMEOUT, schema.show(raw[key])))
+            params[key] = float(value)
+    params["max-attempts"] = DEFAULT_MAX_ATTEMPTS
+    if raw.get("max-attempts") is not None:
+        params["max-attempts"] = schema.integer(raw["max-attempts"], schema.join(path, "max-attempts"),
+                                                minimum=1, maximum=20, allow_string=True)
     params["payload-signing"] = None
     if raw.get("payload-signing") is not None:
         params["payload-signing"] = schema.boolean(raw["payload-signing"], schema.join(path, "payload-signing"))
@@ -364,8 +393,16 @@ class S3Backend(Backend):
         self.concurrency = params.get("upload-concurrency") or DEFAULT_CONCURRENCY
         self._boto3 = boto3_mod
         self._botocore = botocore_mod
+        self.connect_timeout = params.get("connect-timeout") or DEFAULT_CONNECT_TIMEOUT
+        self.read_timeout = params.get("read-timeout") or DEFAULT_READ_TIMEOUT
+        self.max_attempts = params.get("max-attempts") or DEFAULT_MAX_ATTEMPTS
+        self.abort_timeout = params.get("abort-timeout") or DEFAULT_ABORT_TIMEOUT
         self._client = None
+        self._client_made = False     # False: a client given from outside (tests) serves rollbacks too
+        self._cleanup_client = None   # the rollback's client: deadlines within abort-timeout
+        self._local = threading.local()
         self._client_lock = threading.Lock()
+        self._abort_by = None         # time.monotonic() by which a rollback ends (set by the first abort)
         self._sinks = []
         self._sinks_lock = threading.Lock()
         self.page_size = PAGE_SIZE
@@ -391,10 +428,19 @@ class S3Backend(Backend):
 
     # -- client ----------------------------------------------------------
     def client(self):
+        cleanup = getattr(self._local, "cleanup", False)
         with self._client_lock:
+            if cleanup and (self._client_made or self._client is None):
+                if self._cleanup_client is None:
+                    self._cleanup_client = self._make_client(cleanup=True)
+                return self._cleanup_client
             if self._client is None:
                 self._client = self._make_client()
+                self._client_made = True
             return self._client
+
+    def endpoint(self):
+        return self.params.get("endpoint-url") or "S3"
 
     def _session(self):
         boto3 = self._boto3
@@ -419,12 +465,21 @@ class S3Backend(Backend):
         except self._botocore.exceptions.ProfileNotFound:
             raise BackendError("AWS profile %r is not defined in the AWS config files" % profile) from None
 
-    def _make_client(self):
+    def _make_client(self, cleanup=False):
+        """The S3 client. Its deadlines: connect-timeout to connect and for
+        any progress sending a body (parts go as a file, so the socket
+        timeout applies to each block, not to the whole part), read-timeout
+        for each wait on the reply, max-attempts tries per request. The
+        rollback's client (cleanup) keeps every wait within abort-timeout."""
         botocore = self._botocore
         session = self._session()
-        cfg = {"retries": {"mode": "standard", "max_attempts": BOTO_MAX_ATTEMPTS},
+        connect, read, attempts = self.connect_timeout, self.read_timeout, self.max_attempts
+        if cleanup:
+            connect, read = min(connect, self.abort_timeout), min(read, self.abort_timeout)
+            attempts = min(attempts, CLEANUP_ATTEMPTS)
+        cfg = {"retries": {"mode": "standard", "max_attempts": attempts},
                "max_pool_connections": max(10, self.concurrency * 8),
-               "connect_timeout": 20, "read_timeout": 120}
+               "connect_timeout": connect, "read_timeout": read}
         s3cfg = {}
         if self.params.get("endpoint-url"):
             # S3-compatible stores (Ceph RGW, MinIO) on a plain host name or IP.
@@ -669,6 +724,7 @@ class S3Backend(Backend):
     def begin(self, prefix):
         super().begin(prefix)
         with self._sinks_lock:
+            self._abort_by = None
             self._sinks = []
         self._put_marker(prefix)
 
@@ -707,20 +763,76 @@ class S3Backend(Backend):
         except BackendError:
             pass
 
+    # -- failing, cancelling: bounded ------------------------------------
+    # A failure or a cancel stops every upload at once (cancel), aborts them
+    # (S3Sink.abort) and removes the copy (rollback), all by one deadline:
+    # abort-timeout after the first of these (the prefix sweep gets at least
+    # ROLLBACK_FLOOR). Nothing waits longer on a stalled store: requests
+    # that have not answered by then are left to their daemon threads (they
+    # only touch this copy, with the rollback client's short deadlines), and
+    # what was not undone is named; it keeps the in-progress marker, so the
+    # next run's cleanup removes it.
+    def abort_deadline(self):
+        with self._sinks_lock:
+            if self._abort_by is None:
+                self._abort_by = time.monotonic() + self.abort_timeout
+            return self._abort_by
+
+    def cancel(self):
+        """Stop every upload of the copy now (a cancel, or another object
+        failed): threads feeding or waiting on a sink return at once;
+        rollback() follows."""
+        self.abort_deadline()
+        with self._sinks_lock:
+            sinks = list(self._sinks)
+        for sink in sinks:
+            sink.stop()
+
+    def within(self, deadline, fn, *args):
+        """Run fn(*args) with the rollback client in a daemon thread until
+        `deadline`; -> None when it succeeded, else why not (an error, or no
+        answer in time: the thread is left to end on its own deadlines)."""
+        box = {}
+
+        def run():
+            self._local.cleanup = True
+            try:
+                fn(*args)
+                box["ok"] = True
+            except BaseException as e:  # noqa: B902 - reported to the caller
+                box["error"] = e
+
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            t = threading.Thread(target=run, name="palhm-s3-cleanup", daemon=True)
+            t.start()
+            t.join(remaining)
+        if box.get("ok"):
+            return None
+        e = box.get("error")
+        if isinstance(e, BackendError):
+            return str(e)
+        if e is not None:
+            return _describe_error(e)
+        return "no answer from %s" % self.endpoint()
+
     def rollback(self):
         if self.prefix is None:
             return
+        deadline = max(self.abort_deadline(), time.monotonic() + min(ROLLBACK_FLOOR, self.abort_timeout))
         with self._sinks_lock:
             sinks, self._sinks = self._sinks, []
-        first = None
+        left = []
         for sink in sinks:
-            try:
-                sink.abort()
-            except Exception as e:  # keep going: the prefix sweep below catches the rest
-                first = first or e
-        self._delete_prefix(self.prefix)
-        if isinstance(first, BackendError):
-            raise first
+            left += [w for w in sink.abort(deadline) if w not in left]
+        # The sweep of ROOT/PREFIX/ aborts every upload still there (those
+        # whose abort above failed too) and deletes the objects.
+        why = self.within(deadline, self._delete_prefix, self.prefix)
+        if why is None:
+            return
+        left.append("the copy %s/ (%s)" % (self.location(self.prefix), why))
+        raise BackendError("not finished within abort-timeout (%gs); left for the next run to remove (the copy "
+                           "keeps its in-progress marker): %s" % (self.abort_timeout, "; ".join(left)))
 
     def after_rotation(self, prefix):
         """Set rot-storage-class on the new copy's objects (not its manifest)
@@ -762,8 +874,57 @@ class S3Backend(Backend):
             raise
 
 
+class _PartBody(io.RawIOBase):
+    """A part's buffer as a read-only file, without copying it. botocore
+    sends a file block by block, so the socket timeout bounds each block
+    (no progress for connect-timeout), not the whole part: a bytes body
+    went out in one sendall whose timeout covered all of it, so a part
+    that needed longer than connect-timeout to send failed on a slow
+    link, and a 5 GiB part needs 256 MiB/s to go in 20 s."""
+
+    def __init__(self, data):
+        super().__init__()
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def __len__(self):
+        return len(self._view)
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def read(self, size=-1):
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        chunk = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return chunk
+
+    def readinto(self, b):
+        n = max(0, min(len(b), len(self._view) - self._pos))
+        b[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
 class S3Sink(HashingSink):
-    """A streaming multipart upload fed by palhm (fd is None)."""
+    """A streaming multipart upload fed by palhm (fd is None).
+
+    Threads: the feeding thread (write, close) and up to upload-concurrency
+    part threads. The feeding thread never waits on the store where a
+    cancel cannot reach it: CreateMultipartUpload, CompleteMultipartUpload
+    and the single PUT run in a helper thread it waits on, and stop() (a
+    cancel, or another object failed) wakes every wait of the sink."""
 
     def __init__(self, backend, key, alloc_size=None):
         super().__init__()
@@ -783,6 +944,12 @@ class S3Sink(HashingSink):
         self.error = None
         self.done = False
         self.aborted = False
+        self.stopped = threading.Event()  # set with aborted: ends retry pauses at once
+        self.abort_started = False
+        self.left = []                # what abort() could not undo
+
+    def _aborted_error(self):
+        return BackendError("upload of s3://%s/%s was aborted" % (self.backend.bucket, self.key))
 
     def _next_part_size(self):
         return part_size_for(self.part_number + 1, self.alloc_size, self.backend.part_size)
@@ -794,7 +961,7 @@ class S3Sink(HashingSink):
 
     def write(self, data):
         if self.aborted:
-            raise BackendError("upload of s3://%s/%s was aborted" % (self.backend.bucket, self.key))
+            raise self._aborted_error()
         if self.error is not None:
             raise self.error
         view = memoryview(data)
@@ -833,13 +1000,48 @@ class S3Sink(HashingSink):
         self.part_number += 1
         self._submit(self.part_number, data)
 
+    def _blocking(self, what, fn, on_late=None, **kwargs):
+        """fn(**kwargs) in a helper thread, waited on until it ends or the
+        sink is stopped (then raise: the call is left to its own deadlines;
+        on_late(result) runs if it succeeds after that)."""
+        b = self.backend
+        box = {}
+
+        def run():
+            try:
+                box["result"] = fn(**kwargs)
+            except BaseException as e:  # noqa: B902 - re-raised by the feeding thread
+                box["error"] = e
+            with self.cond:
+                box["done"] = True
+                late = self.aborted
+                self.cond.notify_all()
+            if late and on_late is not None and "result" in box:
+                b._local.cleanup = True
+                try:
+                    on_late(box["result"])
+                except Exception:  # noqa: BLE001 - best effort; the next run's cleanup catches it
+                    pass
+
+        threading.Thread(target=run, name="palhm-s3-call", daemon=True).start()
+        with self.cond:
+            while not box.get("done") and not self.aborted:
+                self.cond.wait(1.0)
+            if not box.get("done"):
+                raise self._aborted_error()
+        if "error" in box:
+            e = box["error"]
+            raise e if isinstance(e, BackendError) else b._error(what, e)
+        return box["result"]
+
     def _create(self):
         b = self.backend
         kwargs = {"Bucket": b.bucket, "Key": self.key}
         if b.sink_class:
             kwargs["StorageClass"] = b.sink_class
-        resp = b.call("cannot start the upload of s3://%s/%s" % (b.bucket, self.key),
-                      b.client().create_multipart_upload, **kwargs)
+        resp = self._blocking("cannot start the upload of s3://%s/%s" % (b.bucket, self.key),
+                              b.client().create_multipart_upload,
+                              on_late=lambda r: b._abort_upload(self.key, r["UploadId"]), **kwargs)
         self.upload_id = resp["UploadId"]
 
     def _submit(self, number, data):
@@ -850,7 +1052,7 @@ class S3Sink(HashingSink):
             if self.error is not None:
                 raise self.error
             if self.aborted:
-                raise BackendError("upload of s3://%s/%s was aborted" % (self.backend.bucket, self.key))
+                raise self._aborted_error()
             self.in_flight += 1
             self.queue.append((number, data))
             live = sum(1 for t in self.threads if t.is_alive())
@@ -888,32 +1090,41 @@ class S3Sink(HashingSink):
                 self.cond.notify_all()
 
     def _upload_part(self, number, data):
+        """One part, with botocore's max-attempts tries; a part the store
+        answered with a 5xx or throttling is sent again, up to PART_ATTEMPTS
+        times. Connection errors and timeouts are not tried again here: a
+        store that stopped answering fails the part within one request's
+        deadline (max-attempts x (connect-timeout + read-timeout) + backoff)."""
         b = self.backend
         c = b.client()
         delay = RETRY_BASE_DELAY
         for attempt in range(1, PART_ATTEMPTS + 1):
             if self.aborted:
-                raise BackendError("upload of s3://%s/%s was aborted" % (b.bucket, self.key))
+                raise self._aborted_error()
             try:
                 r = c.upload_part(Bucket=b.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number,
-                                  Body=data)
+                                  Body=_PartBody(data))
                 return r["ETag"]
             except Exception as e:
-                if attempt == PART_ATTEMPTS or not is_transient(e):
+                answered = isinstance(getattr(e, "response", None), dict)
+                if attempt == PART_ATTEMPTS or not answered or not is_transient(e):
                     raise b._error("cannot upload part %d of s3://%s/%s (attempt %d)"
                                    % (number, b.bucket, self.key, attempt), e) from None
-            time.sleep(delay * (0.5 + random.random()))
+            if self.stopped.wait(delay * (0.5 + random.random())):
+                raise self._aborted_error()
             delay = min(delay * 2, 20.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_all(self):
         with self.cond:
-            while self.in_flight > 0 and self.error is None:
+            while self.in_flight > 0 and self.error is None and not self.aborted:
                 self.cond.wait()
             self.done = True
             self.cond.notify_all()
             if self.error is not None:
                 raise self.error
+            if self.aborted:
+                raise self._aborted_error()
 
     def close(self):
         b = self.backend
@@ -924,7 +1135,7 @@ class S3Sink(HashingSink):
             kwargs = {"Bucket": b.bucket, "Key": self.key, "Body": data}
             if b.sink_class:
                 kwargs["StorageClass"] = b.sink_class
-            b.call("cannot upload s3://%s/%s" % (b.bucket, self.key), b.client().put_object, **kwargs)
+            self._blocking("cannot upload s3://%s/%s" % (b.bucket, self.key), b.client().put_object, **kwargs)
             return
         try:
             if self.fill:
@@ -932,9 +1143,9 @@ class S3Sink(HashingSink):
             self._wait_all()
             self.free = []  # finished sinks stay referenced until commit: drop their buffers
             parts = [{"PartNumber": n, "ETag": self.parts[n]} for n in sorted(self.parts)]
-            b.call("cannot complete the upload of s3://%s/%s" % (b.bucket, self.key),
-                   b.client().complete_multipart_upload, Bucket=b.bucket, Key=self.key, UploadId=self.upload_id,
-                   MultipartUpload={"Parts": parts})
+            self._blocking("cannot complete the upload of s3://%s/%s" % (b.bucket, self.key),
+                           b.client().complete_multipart_upload, Bucket=b.bucket, Key=self.key,
+                           UploadId=self.upload_id, MultipartUpload={"Parts": parts})
             self.upload_id = None
         except BaseException:
             self.abort()
@@ -944,22 +1155,43 @@ class S3Sink(HashingSink):
         info = super().finish()
         return ObjectInfo(info.size, info.sha256)
 
-    def abort(self):
+    def stop(self):
+        """Stop feeding and uploading now (from any thread); abort() follows."""
         with self.cond:
             self.aborted = True
             self.queue = []
+            self.cond.notify_all()
+        self.stopped.set()
+
+    def abort(self, deadline=None):
+        """Stop and abort the upload on the store, by `deadline` (default
+        the backend's abort deadline). Never raises: -> what could not be
+        undone (descriptions), kept for later calls."""
+        b = self.backend
+        if deadline is None:
+            deadline = b.abort_deadline()
+        self.stop()
+        with self.cond:
+            if self.abort_started:
+                return list(self.left)
+            self.abort_started = True
             self.buf, self.fill = None, 0
             self.free = []
-            self.cond.notify_all()
-        # Parts in flight get a moment to end; a hung connection must not hold
-        # up a rollback or a cancel (S3 drops parts that land after the abort,
-        # and the rollback's sweep of ROOT/PREFIX/ aborts the upload again).
-        deadline = time.monotonic() + ABORT_GRACE
+        # Parts in flight may end until shortly before the deadline (a part
+        # landing after the abort can leave debris on some stores), never
+        # later: threads blocked in a stalled send are left behind, daemon
+        # threads that end on their socket timeouts (S3 drops parts that
+        # land after the abort, and the rollback's sweep of ROOT/PREFIX/
+        # aborts again). The abort itself keeps the last second, or half.
+        until = deadline - min(1.0, max(0.0, deadline - time.monotonic()) / 2)
         for t in self.threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
+            t.join(timeout=max(0.0, until - time.monotonic()))
         if self.upload_id is not None:
             upload_id, self.upload_id = self.upload_id, None
-            self.backend._abort_upload(self.key, upload_id)
+            why = b.within(deadline, b._abort_upload, self.key, upload_id)
+            if why is not None:
+                self.left.append("the unfinished upload of s3://%s/%s (%s)" % (b.bucket, self.key, why))
+        return list(self.left)
 
 
 def make(params, task_id):

@@ -216,6 +216,10 @@ class Backend:
     def commit(self, manifest):
         """Make the copy complete atomically (manifest written last)."""
 
+    def cancel(self):
+        """Stop every sink of the copy being made now, from any thread (a
+        cancel, or another object failed); rollback() follows."""
+
     def rollback(self):
         """Remove everything written for the copy being made (best effort)."""
 

@@ -128,7 +128,7 @@ class RecordingClient:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            body = bytes(kw["Body"])
+            body = kw["Body"].read() if hasattr(kw["Body"], "read") else bytes(kw["Body"])
             threading.Event().wait(0.002)
             with self.lock:
                 self.parts[kw["PartNumber"]] = body
