@@ -39,8 +39,8 @@ def test_a_signal_right_after_the_commit_never_kills_palhm(palhm, sig):
         committed = bool(_new_copies(palhm, before))
         outcomes.append((delay, proc.returncode, committed, err.strip()[-200:]))
     for delay, rc, committed, err in outcomes:
-        assert rc >= 0, "killed by signal %d (delay %.2f s after the commit; copy committed: %s)" % (-rc, delay,
-                                                                                                   committed)
+        assert rc >= 0, "killed by signal %d (delay %.2f s after the commit; copy committed: %s)" % (
+            -rc, delay, committed)
         if committed:
             assert rc == 0, (delay, rc, err)
         else:
