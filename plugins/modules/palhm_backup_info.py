@@ -12,8 +12,10 @@ short_description: List the copies a PALHM backup task has stored
 version_added: 1.0.0
 description:
   - Lists the copies of a PALHM backup task on its backend, oldest first, for audits and restores.
-  - Each copy is C(complete) (it has a manifest), C(incomplete) (left by an interrupted run; never
-    restored, counted or kept), or C(legacy) (made by the original PALHM, without a manifest).
+  - Only the task's own copies are listed (see the collection's docs/config.md), each C(complete) (it has a
+    manifest naming the task), C(corrupt) (its manifest is damaged; never verified, restored, counted or
+    rotated), C(incomplete) (left by an interrupted run; never restored, counted or kept), or C(legacy) (made by
+    the original PALHM, without a manifest, named exactly like its prefixes).
   - Read-only; runs the same in check mode.
 author:
   - palhm.palhm contributors (@palhm)
@@ -90,7 +92,14 @@ copies:
       description: The copy's PREFIX.
       type: str
     state:
-      description: One of C(complete), C(incomplete), C(legacy).
+      description: One of C(complete), C(corrupt), C(incomplete), C(legacy).
+      type: str
+    problem:
+      description: Why the copy is C(corrupt) (what is wrong with its manifest).
+      type: str
+      returned: when the copy is corrupt
+    host:
+      description: The host that made the copy (from its manifest), or null when unknown.
       type: str
     complete:
       description: Whether the copy is complete.

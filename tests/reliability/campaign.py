@@ -43,6 +43,7 @@ SCENARIOS = {
     "migration": ("scen_migration", "migration", (), 20, 200, 20),
     "secrets-and-dirs": ("scen_secrets_dirs", "secrets_and_dirs", (), 2, 30, 1),
     "history": ("scen_history", "history", (), 2, 10, 2),
+    "ownership": ("scen_ownership", "ownership", (), 2, 20, 1),
 }
 
 

@@ -125,6 +125,11 @@ DEFECTS = {
     "future-copy-counts": ("history", "status counts a complete copy dated in the future", [
         ("status.py", "if t is not None and t.timestamp() > now + CLOCK_SLACK:", "if False:"),
     ]),
+    "any-dir-is-legacy": ("ownership", "every directory of a localfs root without a manifest is a legacy copy "
+                          "(lost+found, notes, another task's nested root are rotated away)", [
+                              ("backends/localfs.py", "                if is_original_prefix(name):\n",
+                               "                if True:\n"),
+                          ]),
     "comment-keys-refused": ("migration", "keys starting with _, # or // are unknown-key errors", [
         ("schema.py", "        if key not in allowed and not is_comment_key(key):\n",
          "        if key not in allowed:\n"),

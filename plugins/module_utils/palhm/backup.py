@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from . import redact, retention, schema
 from .backends import aws, localfs, null
-from .backends.base import COMMON_PARAMS, check_object_path, new_prefix, parse_alloc_size, wait_tick
+from .backends.base import (COMMON_PARAMS, COMPLETE, CORRUPT, LEGACY, Copy, check_object_path, new_prefix, parse_alloc_size,
+                            wait_tick)
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
@@ -207,8 +208,7 @@ class BackupTask(Task):
             if not busy:
                 plan["would_remove_leftovers"] = [c.prefix for c in copies if c.state == "incomplete"]
             prefix = new_prefix(set()) or "NEW"
-            survivors = [c for c in copies if c.state != "incomplete"]
-            from .backends.base import Copy, COMPLETE
+            survivors = [c for c in copies if c.state in (COMPLETE, LEGACY)]
             survivors.append(Copy(prefix, COMPLETE, sum(o.alloc_size or 0 for o in self.objects),
                                   len(self.objects)))
             plan["would_rotate"] = [c.prefix for c in retention.expired(survivors, self.params["retention"], prefix)]
@@ -224,7 +224,12 @@ class BackupTask(Task):
             leftovers = backend.cleanup_leftovers(copies) if backend.stores else []
             for p in leftovers:
                 rt.log(VL_WARNING, "removed incomplete copy %s left by an earlier run" % p)
-            existing = set(c.prefix for c in copies)
+            for c in copies:
+                if c.state == CORRUPT:
+                    rt.log(VL_WARNING, "copy %s is corrupt (%s): kept, never counted, verified or restored"
+                           % (c.prefix, c.extra.get("problem")))
+            # Every name in ROOT is taken, this task's copy or not.
+            existing = set(c.prefix for c in copies) | set(getattr(backend, "root_names", ()))
             prefix = new_prefix(existing)
             while prefix is None:
                 wait_tick()
@@ -257,7 +262,7 @@ class BackupTask(Task):
             rotated = []
             changed_classes = []
             if backend.stores:
-                after = [c for c in backend.list_copies() if c.state != "incomplete"]
+                after = [c for c in backend.list_copies() if c.state in (COMPLETE, LEGACY)]
                 for c in retention.expired(after, self.params["retention"], prefix):
                     backend.remove_copy(c)
                     rotated.append(c.prefix)

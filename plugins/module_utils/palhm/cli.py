@@ -141,6 +141,8 @@ def cmd_list(rt, args, out):
     out.write("%-28s %-10s %12s %8s\n" % ("PREFIX", "STATE", "SIZE", "OBJECTS"))
     for c in copies:
         out.write("%-28s %-10s %12s %8d\n" % (c["prefix"], c["state"], _human(c["size"]), c["objects"]))
+        if c.get("problem"):
+            out.write("  %s\n" % c["problem"])
     return 0
 
 

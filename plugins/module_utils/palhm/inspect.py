@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 
 from . import schema
-from .backends.base import COMPLETE
+from .backends.base import COMPLETE, CORRUPT
 from .errors import TaskFailed, UsageError, VerifyError
 
 CHUNK = 1 << 20
@@ -44,6 +44,9 @@ def pick_complete(cfg, task_id, prefix=None):
         return backend, complete[-1]
     for c in copies:
         if c.prefix == prefix:
+            if c.state == CORRUPT:
+                raise VerifyError("copy %s of task %s is corrupt: %s; it cannot be verified or restored"
+                                  % (prefix, task_id, c.extra.get("problem") or "its manifest is damaged"))
             if c.state != COMPLETE:
                 raise VerifyError("copy %s of task %s is %s (no manifest); it cannot be verified or restored"
                                   % (prefix, task_id, c.state))

@@ -4,7 +4,7 @@
 """Which copies rotation removes.
 
 Only complete and legacy copies are considered (incomplete ones are leftovers,
-removed separately). The copy just made is never removed. When calendar rules
+removed separately; corrupt ones are kept and never counted). The copy just made is never removed. When calendar rules
 (keep-*) are set, a copy survives if any of them keeps it; the original's
 nb-copy-limit and root-size-limit then cap what survives, oldest first.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 
-from .backends.base import INCOMPLETE, prefix_time
+from .backends.base import COMPLETE, LEGACY, prefix_time
 
 _PERIODS = (
     ("keep_daily", lambda t: (t.year, t.month, t.day)),
@@ -57,7 +57,7 @@ def calendar_kept(copies, policy, now):
 def expired(copies, policy, protect, now=None):
     """The copies to remove, oldest first. `protect`: the prefix just made."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    pool = [c for c in copies if c.state != INCOMPLETE]
+    pool = [c for c in copies if c.state in (COMPLETE, LEGACY)]
     pool.sort(key=lambda c: c.prefix)
     remove = []
     if policy.has_calendar():

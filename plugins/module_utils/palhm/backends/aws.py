@@ -57,8 +57,10 @@ import time
 
 from .. import schema
 from ..errors import BackendError, ConfigError, MissingLibraryError
-from .base import (COMMON_PARAMS, COMPLETE, INCOMPLETE, LEGACY, MANIFEST_NAME, Backend, Copy, HashingSink,
-                   ObjectInfo, parse_retention)
+from . import owner as owner_mod
+from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
+                   Copy, HashingSink, ObjectInfo, Unreadable, classify_manifest, is_original_prefix,
+                   parse_manifest_bytes, parse_retention)
 
 MARKER_NAME = ".palhm-in-progress"
 
@@ -563,36 +565,71 @@ class S3Backend(Backend):
             prefix, path = rest.split("/", 1)
             if not prefix:
                 continue
-            info = found.setdefault(prefix, {"size": 0, "objects": 0, "manifest": False, "marker": False})
+            info = found.setdefault(prefix, {"size": 0, "objects": 0, "manifest": False, "marker": False,
+                                             "marker_time": None})
             if path == MANIFEST_NAME:
                 info["manifest"] = True
             elif path == MARKER_NAME:
                 info["marker"] = True
+                modified = obj.get("LastModified")
+                info["marker_time"] = modified.timestamp() if hasattr(modified, "timestamp") else None
             elif path:
                 info["size"] += obj.get("Size", 0)
                 info["objects"] += 1
         manifests = self._read_manifests([p for p, i in found.items() if i["manifest"]])
+        marks = self._read_bodies([p for p, i in found.items() if i["marker"] and not i["manifest"]], MARKER_NAME)
+        self.root_hosts = set()
+        self.root_names = set(found)
         copies = []
         for prefix in sorted(found):
             info = found[prefix]
             extra = {"marker": info["marker"], "has_manifest": info["manifest"]}
             manifest = manifests.get(prefix)
+            if info["manifest"] and manifest is None:
+                manifest = Unreadable("the manifest vanished while it was read")
             if manifest is not None:
-                objs = manifest.get("objects", [])
-                size = sum(o.get("size", 0) for o in objs if isinstance(o, dict))
-                copies.append(Copy(prefix, COMPLETE, size, len(objs), manifest, self.location(prefix), extra))
+                host = manifest.get("hostname") if isinstance(manifest, dict) else None
+                if isinstance(host, str):
+                    self.root_hosts.add(host)
+                verdict = classify_manifest(manifest, self.task_id)
+                if verdict is None:
+                    continue  # another task's copy
+                extra["host"] = host if isinstance(host, str) else None
+                if verdict[0] == COMPLETE:
+                    objs = manifest["objects"]
+                    copies.append(Copy(prefix, COMPLETE, sum(o["size"] for o in objs), len(objs), manifest,
+                                       self.location(prefix), extra))
+                else:
+                    extra["problem"] = verdict[1]
+                    copies.append(Copy(prefix, CORRUPT, info["size"], info["objects"], None, self.location(prefix),
+                                       extra))
             elif info["marker"]:
                 # A marker without a manifest: being made, or being removed.
+                body = marks.get(prefix)
+                mark = owner_mod.parse(body) if isinstance(body, bytes) else None
+                task = owner_mod.mark_task(mark)
+                if owner_mod.mark_host(mark):
+                    self.root_hosts.add(owner_mod.mark_host(mark))
+                if task is not None and task != self.task_id:
+                    continue  # another task's copy in progress
+                extra.update({"mark": mark, "mark_host": owner_mod.mark_host(mark),
+                              "mtime": info["marker_time"]})
                 copies.append(Copy(prefix, INCOMPLETE, info["size"], info["objects"], None,
                                    self.location(prefix), extra))
-            else:
-                # Made by the original PALHM, or a manifest palhm cannot read
-                # (never written half: a PUT is atomic): kept, not verifiable.
+            elif is_original_prefix(prefix):
+                # Made by the original PALHM: kept, not verifiable.
                 copies.append(Copy(prefix, LEGACY, info["size"], info["objects"], None, self.location(prefix),
                                    extra))
+            # Anything else under ROOT (another task's nested root, notes) is not a copy.
         return copies
 
     def _read_manifests(self, prefixes):
+        """{prefix: parsed manifest or Unreadable} of these prefixes."""
+        return {p: parse_manifest_bytes(b) for p, b in self._read_bodies(prefixes, MANIFEST_NAME).items()
+                if b is not None}
+
+    def _read_bodies(self, prefixes, name):
+        """{prefix: bytes of ROOT/PREFIX/NAME, or None when missing}, 16 GETs at a time."""
         out = {}
         if not prefixes:
             return out
@@ -607,14 +644,13 @@ class S3Backend(Backend):
                         return
                     prefix = todo.pop()
                 try:
-                    m = self.read_manifest(prefix)
+                    body = self._get_small(self.key(prefix, name), MAX_MANIFEST_SIZE)
                 except BackendError as e:
                     with lock:
                         errors.append(e)
                     return
-                if isinstance(m, dict):
-                    with lock:
-                        out[prefix] = m
+                with lock:
+                    out[prefix] = body
 
         threads = [threading.Thread(target=worker, daemon=True) for dummy in range(min(16, len(prefixes)))]
         for t in threads:
@@ -625,20 +661,25 @@ class S3Backend(Backend):
             raise errors[0]
         return out
 
-    def read_manifest(self, prefix):
-        key = self.key(prefix, MANIFEST_NAME)
+    def _get_small(self, key, limit):
+        """The bytes of a small object (at most `limit` + 1 read), None when it does not exist."""
         try:
             body = self.client().get_object(Bucket=self.bucket, Key=key)["Body"]
-            data = body.read()
+            try:
+                return body.read(limit + 1)
+            finally:
+                body.close()
         except Exception as e:
             if _error_code(e) in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise self._error("cannot read s3://%s/%s" % (self.bucket, key), e) from None
-        try:
-            manifest = json.loads(data.decode("utf-8"))
-        except ValueError:
+
+    def read_manifest(self, prefix):
+        data = self._get_small(self.key(prefix, MANIFEST_NAME), MAX_MANIFEST_SIZE)
+        if data is None:
             return None
-        return manifest if isinstance(manifest, dict) else None
+        manifest = parse_manifest_bytes(data)
+        return None if isinstance(manifest, Unreadable) else manifest
 
     def open_object(self, prefix, path):
         key = self.key(prefix, path)
@@ -692,16 +733,24 @@ class S3Backend(Backend):
         self.delete_keys([marker_key])
 
     def cleanup_leftovers(self, copies):
+        """Remove this task's incomplete copies (`copies`: list_copies()),
+        and unfinished uploads under this task's copies; never anything of
+        another task or outside this task's copies."""
         removed = []
         current = self.key(self.prefix) if self.prefix else None
+        mine = set(c.prefix for c in copies)
         for c in copies:
             if c.state == INCOMPLETE and c.prefix != self.prefix:
                 self._delete_prefix(c.prefix)
                 removed.append(c.prefix)
-        # Unfinished multipart uploads anywhere under ROOT (a kill between a
-        # part and the marker's removal, or uploads of earlier runs).
-        for key in self._abort_uploads_under(self.root_key, skip_prefix_key=current):
-            prefix = key[len(self.root_key):].split("/", 1)[0]
+        # Unfinished multipart uploads under this task's copies (a kill
+        # between a part and the marker's removal, or parts that landed
+        # after an abort).
+        for up in list(self._iter_uploads(self.root_key)):
+            prefix = up["Key"][len(self.root_key):].split("/", 1)[0]
+            if prefix not in mine or (current and up["Key"].startswith(current)):
+                continue
+            self._abort_upload(up["Key"], up["UploadId"])
             if prefix not in removed:
                 removed.append(prefix)
         return removed
@@ -715,8 +764,7 @@ class S3Backend(Backend):
 
     # -- making a copy ---------------------------------------------------
     def _put_marker(self, prefix, deleting=False):
-        body = json.dumps({"task": self.task_id, "host": socket.gethostname(), "pid": os.getpid(),
-                           "time": time.time(), "deleting": deleting}, sort_keys=True).encode()
+        body = owner_mod.encode(owner_mod.new_mark(self.task_id, deleting))
         key = self.key(prefix, MARKER_NAME)
         self.call("cannot write s3://%s/%s" % (self.bucket, key), self.client().put_object,
                   Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")

@@ -3,18 +3,36 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every backend provides, and the parameters they share.
 
-A copy is ROOT/PREFIX/PATH. A copy is *complete* only once its manifest
-(MANIFEST_NAME inside the copy) exists, written last and atomically; a copy
-that was being made when palhm died is *incomplete* and is never listed as
-complete, counted by rotation, restored or kept; a copy made by the original
-PALHM (no manifest, no in-progress mark) is *legacy*: rotation counts it, as
-the original did, and `verify` says it cannot be checked.
+A copy is ROOT/PREFIX/PATH. Which entries of ROOT are this task's copies
+(everything else there is left alone: never listed, rotated, cleaned,
+verified or restored):
+
+- *complete*: its manifest (MANIFEST_NAME inside the copy, written last and
+  atomically) has the documented shape (manifest_problem) and names this
+  task (manifest_owner: a manifest without a ``task`` key, which no release
+  wrote, counts as this task's);
+- *corrupt*: its manifest names this task, or names no task readably, but
+  is not the documented shape (not JSON, ``[]``, ``{"objects": 5}``, a size
+  that is not an integer, a path with ``..``, ...): listed, never counted,
+  rotated, verified or restored;
+- *incomplete*: being made, or left by a run that died (the backend's
+  in-progress mark names the task, see owner.py); never listed as
+  complete, counted, restored or kept;
+- *legacy*: made by the original PALHM: no manifest, no in-progress mark,
+  and a name that is exactly a PREFIX of the original's format
+  (``date --utc --iso-8601=seconds``: ``2026-12-03T06:00:00+00:00``);
+  rotation counts it, as the original did, and `verify` says it cannot be
+  checked.
+
+A ``lost+found``, someone's notes, another task's root nested inside this
+one (``ROOT/db``) or another task's copies in a shared root are none of these.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -24,8 +42,13 @@ from ..errors import ConfigError
 
 MANIFEST_NAME = ".palhm-manifest.json"
 RESERVED_PREFIX = ".palhm-"
-COMPLETE, INCOMPLETE, LEGACY = "complete", "incomplete", "legacy"
+COMPLETE, INCOMPLETE, LEGACY, CORRUPT = "complete", "incomplete", "legacy", "corrupt"
 INF = float("inf")
+# The original's PREFIX: `date --utc --iso-8601=seconds` (Python's
+# datetime.now(timezone.utc).isoformat(timespec="seconds")).
+_ORIGINAL_PREFIX = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_MANIFEST_SIZE = 64 << 20  # a manifest of 10^5 objects is ~20 MiB; more is not one of ours
 
 COMMON_PARAMS = ("root", "nb-copy-limit", "root-size-limit", "keep-last", "keep-daily", "keep-weekly",
                  "keep-monthly", "keep-yearly", "keep-within")
@@ -129,8 +152,12 @@ class Copy:
     extra: dict = field(default_factory=dict)
 
     def as_dict(self):
-        return {"prefix": self.prefix, "state": self.state, "complete": self.state == COMPLETE,
-                "size": self.size, "objects": self.objects, "location": self.location}
+        out = {"prefix": self.prefix, "state": self.state, "complete": self.state == COMPLETE,
+               "size": self.size, "objects": self.objects, "location": self.location,
+               "host": self.extra.get("host")}
+        if self.state == CORRUPT:
+            out["problem"] = self.extra.get("problem")
+        return out
 
 
 @dataclass
@@ -190,6 +217,10 @@ class Backend:
         self.params = params
         self.task_id = task_id
         self.prefix = None
+        # Filled by list_copies(): every name in ROOT (taken prefixes, this
+        # task's or not) and the host names its manifests and marks name.
+        self.root_names = set()
+        self.root_hosts = set()
 
     def location(self, prefix=None):
         raise NotImplementedError  # pragma: no cover
@@ -199,7 +230,7 @@ class Backend:
         return self.location()
 
     def list_copies(self):
-        """All copies under ROOT, oldest first (sorted by PREFIX)."""
+        """This task's copies under ROOT, oldest first (sorted by PREFIX)."""
         return []
 
     def cleanup_leftovers(self, copies):
@@ -282,3 +313,95 @@ def check_object_path(value, path):
         raise ConfigError(path, "object path %s uses a name reserved by palhm (%s*)"
                           % (schema.show(value), RESERVED_PREFIX))
     return "/".join(parts)
+
+
+def is_original_prefix(name):
+    """True when `name` is exactly a PREFIX the original PALHM made
+    (``2026-12-03T06:00:00+00:00``: UTC, to the second, a real date)."""
+    return bool(_ORIGINAL_PREFIX.match(name)) and prefix_time(name) is not None
+
+
+def manifest_problem(doc):
+    """Why `doc` (a parsed manifest) is not the documented shape, or None.
+
+    The shape: an object; ``objects`` a list of objects, each with ``path``
+    (a relative path inside the copy, as check_object_path accepts it, no
+    two alike), ``size`` (an integer >= 0) and ``sha256`` (64 lowercase hex
+    digits); ``task``, ``prefix``, ``hostname`` and ``format`` strings when
+    present. Anything else in it is informative only."""
+    if not isinstance(doc, dict):
+        return "the manifest is not a JSON object"
+    for key in ("task", "prefix", "hostname", "format"):
+        if key in doc and not isinstance(doc[key], str):
+            return "%s is not a string" % key
+    objs = doc.get("objects")
+    if not isinstance(objs, list):
+        return "objects is %s, not a list" % ("missing" if objs is None else "not a list")
+    seen = set()
+    for i, obj in enumerate(objs):
+        where = "objects[%d]" % i
+        if not isinstance(obj, dict):
+            return "%s is not an object" % where
+        size = obj.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return "%s.size is not an integer >= 0" % where
+        sha = obj.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.match(sha):
+            return "%s.sha256 is not 64 lowercase hex digits" % where
+        path = obj.get("path")
+        try:
+            path = check_object_path(path, where + ".path")
+        except ConfigError as e:
+            return str(e)
+        if path in seen:
+            return "%s.path %s is listed twice" % (where, schema.show(path))
+        seen.add(path)
+    return None
+
+
+def manifest_owner(doc):
+    """The task a manifest names: its ``task`` string; None when it names
+    none (no release wrote such a manifest: it is taken as the reading
+    task's); False when it cannot be told (not an object, ``task`` not a
+    string)."""
+    if not isinstance(doc, dict):
+        return False
+    task = doc.get("task")
+    if task is None:
+        return None
+    return task if isinstance(task, str) else False
+
+
+def classify_manifest(doc, task_id):
+    """(state, problem) of a copy with this parsed manifest for task
+    `task_id`, or None when the copy is another task's. `doc` is the parsed
+    manifest, or an Unreadable."""
+    if isinstance(doc, Unreadable):
+        return CORRUPT, doc.reason
+    owner = manifest_owner(doc)
+    if owner not in (None, False, task_id):
+        return None
+    problem = manifest_problem(doc)
+    if problem is not None:
+        return CORRUPT, problem
+    return COMPLETE, None
+
+
+class Unreadable:
+    """A manifest that exists but cannot be parsed (not JSON, not UTF-8,
+    too big, not a regular file)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+def parse_manifest_bytes(data):
+    """A manifest's bytes -> the parsed document, or an Unreadable."""
+    if len(data) > MAX_MANIFEST_SIZE:
+        return Unreadable("the manifest is larger than %d bytes" % MAX_MANIFEST_SIZE)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        return Unreadable("the manifest is not valid JSON (%s)" % str(e).split("\n", 1)[0][:80])
+    # null is "no manifest" to the callers: say what it is instead.
+    return Unreadable("the manifest is JSON null, not an object") if doc is None else doc

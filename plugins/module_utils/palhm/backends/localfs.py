@@ -18,16 +18,20 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import threading
 
 from .. import schema
 from ..errors import BackendError, ConfigError
-from .base import (COMMON_PARAMS, COMPLETE, INCOMPLETE, LEGACY, MANIFEST_NAME, Backend, Copy, ObjectInfo, Sink,
-                   parse_retention)
+from . import owner as owner_mod
+from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
+                   Copy, ObjectInfo, Sink, Unreadable, classify_manifest, is_original_prefix, manifest_owner,
+                   parse_manifest_bytes, parse_retention)
 
 PARTIAL = ".palhm-partial"
+OWNER_NAME = ".palhm-partial-owner.json"  # the in-progress mark (owner.py) inside a partial copy
 DELETING = ".palhm-deleting"
 CHUNK = 1 << 20
 MAX_BLOCK_SIZE = 1 << 30  # dd's bs= is a buffer in memory: more than 1 GiB is a typo
@@ -160,41 +164,117 @@ class LocalfsBackend(Backend):
             raise _backend_error("cannot list backup root %s" % self.root, e) from None
 
     def list_copies(self, include_incomplete=True):
+        """This task's copies in ROOT (base.py says which entries those
+        are), oldest first. Every entry that is not (another task's, a
+        stray directory, anything reached through a symlink) is skipped."""
         copies = []
+        self.root_hosts = set()
+        self.root_names = set()
         for name, entry in self._entries():
+            self.root_names.add(name[:-len(PARTIAL)] if name.endswith(PARTIAL) else
+                                name[:-len(DELETING)] if name.endswith(DELETING) else name)
             # Never follow a symlink out of ROOT: such entries are not copies.
             if not entry.is_dir(follow_symlinks=False):
                 continue
             full = os.path.join(self.root, name)
             if name.endswith(PARTIAL) or name.endswith(DELETING):
-                if include_incomplete:
-                    base = name[:-len(PARTIAL)] if name.endswith(PARTIAL) else name[:-len(DELETING)]
-                    copies.append(Copy(base, INCOMPLETE, _du(full), 0, None, full, {"dir": full}))
+                copy = self._leftover(name, full)
+                if copy is not None and include_incomplete:
+                    copies.append(copy)
                 continue
             manifest = self._load_manifest(full)
-            if manifest is not None:
-                size = sum(o.get("size", 0) for o in manifest.get("objects", []))
-                copies.append(Copy(name, COMPLETE, size, len(manifest.get("objects", [])), manifest, full,
-                                   {"dir": full}))
+            if manifest is None:
+                if is_original_prefix(name):
+                    nfiles = sum(len(files) for _dir, _subdirs, files in os.walk(full))
+                    copies.append(Copy(name, LEGACY, _du(full), nfiles, None, full, {"dir": full}))
+                continue
+            host = manifest.get("hostname") if isinstance(manifest, dict) else None
+            if isinstance(host, str):
+                self.root_hosts.add(host)
+            verdict = classify_manifest(manifest, self.task_id)
+            if verdict is None:
+                continue  # another task's copy
+            state, problem = verdict
+            extra = {"dir": full, "host": host if isinstance(host, str) else None}
+            if state == COMPLETE:
+                objs = manifest["objects"]
+                copies.append(Copy(name, COMPLETE, sum(o["size"] for o in objs), len(objs), manifest, full, extra))
             else:
+                extra["problem"] = problem
                 nfiles = sum(len(files) for _dir, _subdirs, files in os.walk(full))
-                copies.append(Copy(name, LEGACY, _du(full), nfiles, None, full, {"dir": full}))
+                copies.append(Copy(name, CORRUPT, _du(full), max(0, nfiles - 1), None, full, extra))
         copies.sort(key=lambda c: c.prefix)
         return copies
 
-    @staticmethod
-    def _load_manifest(copy_dir):
-        path = os.path.join(copy_dir, MANIFEST_NAME)
-        try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                return None
-            with open(path, "r", encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
+    def _leftover(self, name, full):
+        """The Copy of a ``.palhm-partial`` or ``.palhm-deleting`` directory
+        when it is this task's (or names no task), else None."""
+        suffix = PARTIAL if name.endswith(PARTIAL) else DELETING
+        mark = self._read_mark(full) if suffix == PARTIAL else None
+        owner = owner_mod.mark_task(mark)
+        if owner is None:
+            # No mark (a copy being deleted, a commit between its manifest
+            # and its rename, palhm before 1.1): the manifest inside tells.
+            manifest = self._load_manifest(full)
+            if manifest is not None and not isinstance(manifest, Unreadable):
+                owner = manifest_owner(manifest) or None
+        if mark is not None and owner_mod.mark_host(mark):
+            self.root_hosts.add(owner_mod.mark_host(mark))
+        if owner is not None and owner != self.task_id:
             return None
+        try:
+            mtime = os.lstat(full).st_mtime
+        except OSError:
+            mtime = None
+        return Copy(name[:-len(suffix)], INCOMPLETE, _du(full), 0, None, full,
+                    {"dir": full, "mark": mark, "mark_host": owner_mod.mark_host(mark), "mtime": mtime,
+                     "deleting": suffix == DELETING})
+
+    @staticmethod
+    def _read_small(path, limit):
+        """The bytes of a regular file (never through a symlink), or None
+        when there is none; Unreadable when it cannot be read."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return Unreadable("%s is a symbolic link" % os.path.basename(path))
+            return Unreadable("%s cannot be read: %s" % (os.path.basename(path), e.strerror or e))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return Unreadable("%s is not a regular file" % os.path.basename(path))
+            chunks, total = [], 0
+            while total <= limit:
+                data = os.read(fd, 1 << 20)
+                if not data:
+                    break
+                chunks.append(data)
+                total += len(data)
+            return b"".join(chunks)
+        except OSError as e:
+            return Unreadable("%s cannot be read: %s" % (os.path.basename(path), e.strerror or e))
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def _load_manifest(cls, copy_dir):
+        """The parsed manifest of a copy directory; None when it has none;
+        an Unreadable when it is there but cannot be parsed."""
+        data = cls._read_small(os.path.join(copy_dir, MANIFEST_NAME), MAX_MANIFEST_SIZE)
+        if data is None or isinstance(data, Unreadable):
+            return data
+        return parse_manifest_bytes(data)
+
+    @classmethod
+    def _read_mark(cls, partial_dir):
+        data = cls._read_small(os.path.join(partial_dir, OWNER_NAME), owner_mod.MAX_MARK_SIZE)
+        return None if data is None or isinstance(data, Unreadable) else owner_mod.parse(data)
 
     def read_manifest(self, prefix):
-        return self._load_manifest(os.path.join(self.root, prefix))
+        doc = self._load_manifest(os.path.join(self.root, prefix))
+        return None if isinstance(doc, Unreadable) else doc
 
     def cleanup_leftovers(self, copies):
         removed = []
@@ -227,9 +307,26 @@ class LocalfsBackend(Backend):
                 os.makedirs(self.root, 0o700, exist_ok=True)
                 os.chmod(self.root, self.dmode)
             self.partial = os.path.join(self.root, prefix + PARTIAL)
-            self._mkdir(self.partial)
+            os.mkdir(self.partial, 0o700)
+        except OSError as e:
+            self.partial = None
+            raise _backend_error("cannot create the copy in %s" % self.root, e) from None
+        try:
+            # The mark first, mode last: until the mark is there the
+            # directory names no owner (cleanup then waits stale-age).
+            self._write_mark()
+            os.chmod(self.partial, self.dmode)
         except OSError as e:
             raise _backend_error("cannot create the copy in %s" % self.root, e) from None
+
+    def _write_mark(self):
+        path = os.path.join(self.partial, OWNER_NAME)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), self.fmode)
+            f.write(owner_mod.encode(owner_mod.new_mark(self.task_id)))
+            f.flush()
+            os.fsync(f.fileno())
 
     def open_sink(self, path, alloc_size=None):
         target = os.path.join(self.partial, path)
@@ -259,6 +356,11 @@ class LocalfsBackend(Backend):
                 f.flush()
                 os.fsync(f.fileno())
             os.rename(tmp, os.path.join(self.partial, MANIFEST_NAME))
+            # From here the manifest names the owner; the copy keeps no mark.
+            try:
+                os.unlink(os.path.join(self.partial, OWNER_NAME))
+            except FileNotFoundError:
+                pass
             for dirpath, _subdirs, _files in os.walk(self.partial):
                 _fsync_dir(dirpath)
             if os.path.lexists(final):
@@ -290,7 +392,41 @@ class LocalfsBackend(Backend):
         self._rmtree(src)
 
     def open_object(self, prefix, path):
-        return open(os.path.join(self.root, prefix, path), "rb")
+        """The object, opened without following any symlink inside ROOT:
+        a link planted in a copy never makes verify or restore read a file
+        outside it."""
+        parts = [prefix] + [p for p in path.split("/") if p not in ("", ".")]
+        if any(p == ".." for p in parts):
+            raise FileNotFoundError(errno.ENOENT, "not inside the copy", os.path.join(self.root, prefix, path))
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in parts[:-1]:
+                nfd = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+                os.close(fd)
+                fd = nfd
+            ofd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=fd)
+        finally:
+            os.close(fd)
+        try:
+            if not stat.S_ISREG(os.fstat(ofd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", os.path.join(self.root, prefix, path))
+            os.set_blocking(ofd, True)
+        except BaseException:
+            os.close(ofd)
+            raise
+        return os.fdopen(ofd, "rb")
+
+
+# Refused as a backup root (they hold the system, not copies).
+SYSTEM_DIRS = frozenset(("/", "/etc", "/usr", "/var", "/home", "/tmp", "/root", "/boot", "/bin", "/sbin", "/opt",
+                         "/srv", "/dev", "/proc", "/sys", "/run", "/mnt", "/media"))
+
+
+def _system_dir(path):
+    path = "/" + path.strip("/") if path != "/" else path
+    path = re.sub(r"/+", "/", path)
+    return path in SYSTEM_DIRS or bool(re.match(r"^/lib[^/]*$", path))
 
 
 def parse_params(raw, path):
@@ -298,7 +434,14 @@ def parse_params(raw, path):
     root = schema.string(raw["root"], schema.join(path, "root"))
     if not os.path.isabs(root):
         raise ConfigError(schema.join(path, "root"), "must be an absolute path, got %s" % schema.show(root))
-    params = {"root": os.path.normpath(root),
+    # normpath keeps a leading "//" (POSIX allows it a meaning; Linux has none).
+    root = re.sub(r"^/+", "/", os.path.normpath(root))
+    for candidate in (root, os.path.realpath(root)):
+        if _system_dir(candidate):
+            raise ConfigError(schema.join(path, "root"), "must not be %s%s: rotation and cleanup manage the "
+                              "entries of the backup root; use a directory of its own such as /var/backups/palhm"
+                              % (schema.show(candidate), "" if candidate == "/" else " (a system directory)"))
+    params = {"root": root,
               "dmode": schema.file_mode(raw.get("dmode", "750"), schema.join(path, "dmode")),
               "fmode": schema.file_mode(raw.get("fmode", "640"), schema.join(path, "fmode")),
               "retention": parse_retention(raw, path)}

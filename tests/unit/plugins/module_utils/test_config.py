@@ -403,7 +403,7 @@ def test_decimal_limits_have_no_2_pow_53_limit():
 
 def test_decimal_limits_parse_exactly_from_a_json_file(tmp_path):
     text = '{"tasks": [{"id": "b", "type": "backup", "backend": "localfs", ' \
-           '"backend-param": {"root": "/srv", "root-size-limit": 9007199254740993}, ' \
+           '"backend-param": {"root": "/srv/backup", "root-size-limit": 9007199254740993}, ' \
            '"objects": [{"path": "x", "pipeline": [{"type": "exec-inline", "argv": ["true"]}]}]}]}'
     cfg = config.load(write(tmp_path / "palhm.conf", text))
     assert cfg.tasks["b"].params["retention"].root_size_limit == 9007199254740993
