@@ -30,12 +30,9 @@ options:
       - Path of the PALHM config file on the target host.
       - Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists, when the task is not given inline.
       - With an inline task, its C(execs) and C(include) are ignored; use O(include) and O(execs).
-    type: path
   task:
     description:
       - Id of the backup task to run from O(config), or the id given to the inline task.
-    type: str
-    default: default
   backend:
     description:
       - Backend of an inline task. Setting it (or O(objects)) makes the task inline.
@@ -72,19 +69,12 @@ options:
         this process may use, a negative number the thread pool's default.
     type: int
 extends_documentation_fragment:
+  - palhm.palhm.common
   - palhm.palhm.aws
+  - palhm.palhm.config
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Validates the task and returns the plan (build order, what rotation would remove); runs nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - >-
     Config mistakes fail with the JSON path of the offending key, for example
@@ -135,6 +125,16 @@ task:
   returned: always
   type: str
   sample: backup
+type:
+  description: The task's type, V(backup).
+  returned: success, not in check mode
+  type: str
+  sample: backup
+backend:
+  description: The task's backend, V(null), V(localfs) or V(aws-s3).
+  returned: success, not in check mode
+  type: str
+  sample: localfs
 prefix:
   description: PREFIX of the copy made (UTC time, ISO 8601).
   returned: success, not in check mode
@@ -146,10 +146,33 @@ location:
   type: str
   sample: /srv/backup/web1/2026-05-01T06:59:17+00:00
 objects:
-  description: Per object results (path, group, size, sha256, duration, stages with argv and returncode).
+  description: Per object results, in the order they were defined.
   returned: success, not in check mode
   type: list
   elements: dict
+  contains:
+    path:
+      description: The object's path in the copy.
+      type: str
+      sample: etc.tar.zst
+    group:
+      description: The object's group.
+      type: str
+      sample: default
+    size:
+      description: Bytes stored.
+      type: int
+    sha256:
+      description: SHA-256 of what was stored.
+      type: str
+    duration:
+      description: Seconds the object took to build and store.
+      type: float
+    stages:
+      description: The pipeline's commands, each with C(argv) (secrets masked) and C(returncode).
+      type: list
+      elements: dict
+      sample: [{"argv": ["tar", "-cf", "-", "etc"], "returncode": 0}, {"argv": ["zstd"], "returncode": 0}]
 rotated:
   description: Prefixes of the copies rotation removed.
   returned: success, not in check mode
@@ -157,6 +180,12 @@ rotated:
   elements: str
 removed_leftovers:
   description: Prefixes of incomplete copies left by earlier, interrupted runs that were removed.
+  returned: success, not in check mode
+  type: list
+  elements: str
+storage_class_changed:
+  description: Keys of the new copy's objects whose storage class was set to C(rot-storage-class) (C(aws-s3) only;
+    empty otherwise).
   returned: success, not in check mode
   type: list
   elements: str
@@ -169,18 +198,54 @@ elapsed:
   returned: success, not in check mode
   type: float
 plan:
-  description: In check mode, what would happen (backend, location, build_order, objects, would_rotate, would_remove_leftovers).
+  description: In check mode, what would happen.
   returned: check mode
   type: dict
+  contains:
+    task:
+      description: Id of the task.
+      type: str
+    type:
+      description: V(backup).
+      type: str
+    backend:
+      description: The task's backend.
+      type: str
+    location:
+      description: The backend's root (null for the null backend).
+      type: str
+    build_order:
+      description: The object groups in the order they would be built, each with C(groups) and C(objects).
+      type: list
+      elements: dict
+    objects:
+      description: The objects, each with C(path), C(group) and C(pipeline) (the argv of each command).
+      type: list
+      elements: dict
+    nb_workers:
+      description: How many objects would be built at the same time.
+      type: int
+    would_rotate:
+      description: Prefixes of the copies rotation would remove after the new copy.
+      type: list
+      elements: str
+    would_remove_leftovers:
+      description: Prefixes of incomplete copies a real run would remove.
+      type: list
+      elements: str
+    copies:
+      description: The copies on the backend now, like RV(palhm.palhm.palhm_backup_info#module:copies).
+      type: list
+      elements: dict
+      returned: when the backend stores copies
+    would_fail:
+      description: Why a real run now would fail at once (another run holds the task's or the root's lock).
+      type: str
+      returned: when another run holds a lock
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, drop_none, load_config, run_engine
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
-
-
-SECRET_KEYS = ("secret-key", "session-token")
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
+from ansible_collections.palhm.palhm.plugins.module_utils.common import drop_none
 
 
 def inline_task(params):
@@ -193,8 +258,8 @@ def inline_task(params):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=config_args(
+    module = PalhmModule(
+        argument_spec=dict(
             backend=dict(type="str", choices=["null", "localfs", "aws-s3"]),
             backend_param=dict(type="dict"),
             objects=dict(type="list", elements="dict"),
@@ -202,38 +267,25 @@ def main():
             execs=dict(type="list", elements="dict"),
             include=dict(type="list", elements="path"),
             nb_workers=dict(type="int"),
-            **palhm_aws.argument_spec(),
         ),
-        required_together=palhm_aws.REQUIRED_TOGETHER,
-        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE + [("config", "backend"), ("config", "objects")],
-        supports_check_mode=True,
+        aws=True,
+        task_type="backup",
+        mutually_exclusive=[("config", "backend"), ("config", "objects")],
     )
     p = module.params
     task_id = p["task"]
-    # Secrets written inside backend_param (a free-form dict) are hidden from
-    # the invocation echoed back in results, like no_log options.
-    for key in SECRET_KEYS:
-        value = (p["backend_param"] or {}).get(key)
-        if isinstance(value, str) and value:
-            module.no_log_values.add(value)
+    module.hide_backend_secrets(p["backend_param"])
 
     def work():
-        cfg = load_config(module, inline_task(p), p["include"], p["execs"], p["nb_workers"])
-        task = palhm_aws.apply_to_task(cfg.task(task_id), p)
-        if task.type != "backup":
-            module.fail_json(msg="task %r is a %s task; palhm_backup runs backup tasks" % (task_id, task.type))
-        rt = Runtime(cfg, check_mode=module.check_mode)
+        cfg = module.load_config(inline_task(p), p["include"], p["execs"], p["nb_workers"])
+        task = module.task(cfg)
+        rt = module.runtime(cfg)
         if module.check_mode:
             plan = rt.plan_task(task_id)
             return dict(changed=task.make_backend().stores, task=task_id, plan=plan)
-        result = rt.run_task(task_id)
-        result["warnings_logged"] = [m for lvl, m in rt.messages if lvl <= 2]
-        return result
+        return rt.run_task(task_id)
 
-    result = run_engine(module, work, task=task_id)
-    for w in result.pop("warnings_logged", []):
-        module.warn(w)
-    module.exit_json(**result)
+    module.exit_json(**module.run(work, task=task_id))
 
 
 if __name__ == "__main__":

@@ -22,13 +22,25 @@ author:
 options:
   config:
     description:
-      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists.
-    type: path
+      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else
+        C(/etc/palhm/palhm.jsonc) when only that one exists, when the backend is not given inline.
+      - Mutually exclusive with O(backend) and O(backend_param).
   task:
     description:
-      - Id of the backup task whose copies to list.
+      - Id of the backup task whose copies to list. With an inline backend, the id its copies were made
+        with, the O(palhm.palhm.palhm_backup#module:task) of the inline M(palhm.palhm.palhm_backup) run;
+        a copy belongs to the task its manifest names.
+  backend:
+    description:
+      - Backend of an inline task, as given to M(palhm.palhm.palhm_backup) (O(backend_param) says where).
+        Setting it (or O(backend_param)) lists the copies an inline backup made, without a config file.
     type: str
-    default: default
+    choices: ["null", localfs, aws-s3]
+  backend_param:
+    description:
+      - The C(backend-param) object of the inline task, in the PALHM config syntax (for example C(root),
+        and C(bucket) for C(aws-s3)). Rotation settings are accepted and ignored here.
+    type: dict
   manifests:
     description:
       - Also return each complete copy's manifest (objects with path, size, sha256).
@@ -41,18 +53,12 @@ options:
       - Needs the Python library C(jmespath) on the target host (boto3 brings it).
     type: str
 extends_documentation_fragment:
+  - palhm.palhm.common
   - palhm.palhm.aws
+  - palhm.palhm.config
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+    details: Read-only; runs the same in check mode.
 requirements:
   - jmespath (only for O(query))
 seealso:
@@ -69,6 +75,14 @@ EXAMPLES = r"""
 - name: Show the newest complete copy
   ansible.builtin.debug:
     msg: "{{ (copies.copies | selectattr('complete') | last).prefix }}"
+
+- name: List what an inline palhm_backup made in /srv/backup, without a config file
+  palhm.palhm.palhm_backup_info:
+    task: etc
+    backend: localfs
+    backend_param:
+      root: /srv/backup/{{ inventory_hostname }}
+  register: etc_copies
 
 - name: The prefix of the newest complete copy, with a JMESPath query
   palhm.palhm.palhm_backup_info:
@@ -127,29 +141,38 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import (
-    add_query_result, check_query, config_args, load_config, run_engine)
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.inspect import copies_of
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
+
+
+def inline_task(params):
+    """The inline backup task whose copies to list, or None (the config file's)."""
+    if params["backend"] is None and params["backend_param"] is None:
+        return None
+    # Listing reads no object definition, but a backup task needs one.
+    unused = {"path": "unused", "pipeline": [{"type": "exec-inline", "argv": ["true"]}]}
+    return {"id": params["task"], "type": "backup", "backend": params["backend"] or "null",
+            "backend-param": params["backend_param"] or {}, "objects": [unused]}
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=config_args(
+    module = PalhmModule(
+        argument_spec=dict(
+            backend=dict(type="str", choices=["null", "localfs", "aws-s3"]),
+            backend_param=dict(type="dict"),
             manifests=dict(type="bool", default=False),
             query=dict(type="str"),
-            **palhm_aws.argument_spec(),
         ),
-        required_together=palhm_aws.REQUIRED_TOGETHER,
-        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
+        aws=True,
+        task_type="backup",
+        mutually_exclusive=[("config", "backend"), ("config", "backend_param")],
     )
-    compiled = check_query(module)
+    module.hide_backend_secrets(module.params["backend_param"])
+    compiled = module.compile_query()
 
     def work():
-        cfg = load_config(module)
-        palhm_aws.apply_to_task(cfg.task(module.params["task"]), module.params)
+        cfg = module.load_config(inline_task(module.params))
+        module.task(cfg)
         _task, backend, copies = copies_of(cfg, module.params["task"])
         out = []
         for c in copies:
@@ -159,7 +182,7 @@ def main():
             out.append(d)
         return dict(location=backend.location(), copies=out, complete=sum(1 for c in out if c["complete"]))
 
-    result = add_query_result(module, compiled, run_engine(module, work))
+    result = module.add_query_result(compiled, module.run(work))
     module.exit_json(changed=False, **result)
 
 

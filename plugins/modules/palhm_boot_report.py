@@ -27,14 +27,11 @@ author:
 requirements:
   - python >= 3.9
   - boto3 (only for O(mua=aws-sns))
+extends_documentation_fragment:
+  - palhm.palhm.common
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Composes the report without waiting, sending or recording the boot; RV(sent) is false.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 options:
   config:
     description:
@@ -267,11 +264,10 @@ previous_boot:
       returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import bootreport
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import PalhmError
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import ConfigError
 
 # Option name -> boot-report key.
 _KEYS = {"mua": "mua", "mua_param": "mua-param", "mail_to": "mail-to", "subject": "subject",
@@ -296,9 +292,9 @@ def spec_from_options(params):
 
 
 def main():
-    module = AnsibleModule(
+    module = PalhmModule(
+        task=False,
         argument_spec=dict(
-            config=dict(type="path"),
             mua=dict(type="str", choices=list(bootreport.MUAS)),
             mua_param=dict(type="dict", options=dict(
                 exec=dict(type="str"),
@@ -329,22 +325,21 @@ def main():
                             ("config", "subject"), ("config", "header"), ("config", "uptime_since"),
                             ("config", "uptime"), ("config", "bootid"), ("config", "boot_wait"),
                             ("config", "boot_wait_timeout"), ("config", "delay")],
-        supports_check_mode=True,
     )
-    try:
+
+    def work():
         if module.params["config"]:
-            cfg = palhm_config.load(module.params["config"])
-            for w in cfg.warnings:
-                module.warn(w)
+            cfg = module.load_config()
             spec = cfg.boot_report
             if spec is None:
-                module.fail_json(msg="%s has no boot-report object" % module.params["config"])
+                raise ConfigError(module.params["config"], "no boot-report object")
         else:
+            # An empty config: the Runtime that collects the engine's warnings.
+            cfg = module.adopt(palhm_config.from_dict({}))
             spec = spec_from_options(module.params)
-        result = bootreport.run(spec, check_mode=module.check_mode)
-    except PalhmError as e:
-        module.fail_json(msg=str(e))
-    module.exit_json(**result)
+        return bootreport.run(spec, rt=module.runtime(cfg), check_mode=module.check_mode)
+
+    module.exit_json(**module.run(work, redact_result=False))
 
 
 if __name__ == "__main__":

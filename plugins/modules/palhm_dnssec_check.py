@@ -32,6 +32,8 @@ author:
   - PALHM maintainers (@palhm)
 requirements:
   - dnspython
+extends_documentation_fragment:
+  - palhm.palhm.common
 attributes:
   check_mode:
     support: full
@@ -289,14 +291,9 @@ task:
   sample: {"id": "check-dnssec", "type": "dnssec-check", "names": [{"name": "example.com", "type": "SOA"}]}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import dnssec
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import (
-    ConfigError,
-    MissingLibraryError,
-    PalhmError,
-)
+from ansible_collections.palhm.palhm.plugins.module_utils.palhm.errors import ConfigError, TaskFailed
 
 CHECK_OPTIONS = ("names", "resolvers", "port", "timeout", "min_days_left", "on_expiry", "allow_insecure",
                  "must_fail")
@@ -318,54 +315,9 @@ def _error_msg(err):
     return str(err)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            names=dict(type="list", elements="raw"),
-            resolvers=dict(type="list", elements="str"),
-            port=dict(type="int"),
-            timeout=dict(type="float"),
-            min_days_left=dict(type="float"),
-            on_expiry=dict(type="str", choices=["fail", "warn"]),
-            allow_insecure=dict(type="bool"),
-            must_fail=dict(type="raw"),
-            config=dict(type="path"),
-            task=dict(type="str"),
-        ),
-        required_one_of=[("names", "config")],
-        mutually_exclusive=[("config", opt) for opt in CHECK_OPTIONS],
-        required_together=[("config", "task")],
-        supports_check_mode=True,
-    )
-    p = module.params
-    out = {"changed": False}
-    result = None
-    try:
-        if p["config"]:
-            # Only now: loading a config pulls in every task type of the engine.
-            from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
-
-            cfg = palhm_config.load(p["config"])
-            for w in cfg.warnings:
-                module.warn(w)
-            task = cfg.task(p["task"])
-            if task.type != dnssec.TASK_TYPE:
-                module.fail_json(msg="task %r of %s is a %s task, not a %s task"
-                                 % (p["task"], p["config"], task.type, dnssec.TASK_TYPE), **out)
-            out["task"] = task.describe()
-            queries, opts = task.queries, task.options
-        else:
-            queries = dnssec.parse_queries(p["names"], "names")
-            opts = dnssec.parse_options(_options(p), "")
-        result = dnssec.run_check(queries, opts)
-    except MissingLibraryError as err:
-        module.fail_json(msg=missing_required_lib(err.library) + " (%s)" % err, **out)
-    except PalhmError as err:
-        module.fail_json(msg=_error_msg(err), **out)
-
-    for warning in result["warnings"]:
-        module.warn(warning)
-    out.update(
+def _outcome(result):
+    """The module's result keys from the engine's check result."""
+    return dict(
         results=result["results"],
         resolver_check=result["resolver_check"],
         problems=result["problems"],
@@ -375,12 +327,71 @@ def main():
         port=result["port"],
         min_days_left=result["min_days_left"],
     )
+
+
+def _failure_msg(result):
+    bad = [r for r in result["results"] if not r["ok"]]
+    msg = "DNSSEC check failed: %d of %d names not healthy" % (len(bad), len(result["results"]))
+    if result["resolver_check"] and not result["resolver_check"]["ok"]:
+        msg += ", resolver self-check failed"
+    return msg + ": " + "; ".join(result["problems"])
+
+
+def main():
+    module = PalhmModule(
+        argument_spec=dict(
+            names=dict(type="list", elements="raw"),
+            resolvers=dict(type="list", elements="str"),
+            port=dict(type="int"),
+            timeout=dict(type="float"),
+            min_days_left=dict(type="float"),
+            on_expiry=dict(type="str", choices=["fail", "warn"]),
+            allow_insecure=dict(type="bool"),
+            must_fail=dict(type="raw"),
+        ),
+        task_default=None,
+        task_type=dnssec.TASK_TYPE,
+        required_one_of=[("names", "config")],
+        mutually_exclusive=[("config", opt) for opt in CHECK_OPTIONS],
+        required_together=[("config", "task")],
+    )
+    p = module.params
+    out = {"changed": False}
+
+    def failure(err):
+        """What a failure returns: the task, and for a configured task that
+        ran and found problems, its results; errors in the options named
+        by their option names."""
+        result = getattr(err, "result", None)
+        if result is None:
+            return dict(out, msg=_error_msg(err))
+        return dict(out, msg=_failure_msg(result), **_outcome(result))
+
+    def work():
+        if not p["config"]:
+            queries = dnssec.parse_queries(p["names"], "names")
+            opts = dnssec.parse_options(_options(p), "")
+            result = dnssec.run_check(queries, opts)
+            for warning in result["warnings"]:
+                module.warn(warning)
+            return result
+        # Like `palhm run TASK`: the task's lock, pings, metrics and run
+        # history; check mode only reads (the queries), so it runs the check
+        # without them.
+        cfg = module.load_config()
+        task = module.task(cfg)
+        out["task"] = task.describe()
+        rt = module.runtime(cfg)
+        if module.check_mode:
+            return task.run(rt)
+        return rt.run_task(task.id)
+
+    result = module.run(work, details=failure, redact_result=False)
+    out.update(_outcome(result))
     if not result["ok"]:
-        bad = [r for r in result["results"] if not r["ok"]]
-        msg = "DNSSEC check failed: %d of %d names not healthy" % (len(bad), len(result["results"]))
-        if result["resolver_check"] and not result["resolver_check"]["ok"]:
-            msg += ", resolver self-check failed"
-        module.fail_json(msg=msg + ": " + "; ".join(result["problems"]), **out)
+        # As a configured task fails in the engine (TaskFailed).
+        module.fail_json(msg=_failure_msg(result), error_type=TaskFailed.__name__, exit_code=TaskFailed.exit_code,
+                         **out)
     module.exit_json(**out)
 
 

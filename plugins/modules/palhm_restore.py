@@ -28,15 +28,9 @@ description:
 author:
   - palhm.palhm contributors (@palhm)
 options:
-  config:
-    description:
-      - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists.
-    type: path
   task:
     description:
       - Id of the backup task whose copy to restore from.
-    type: str
-    default: default
   prefix:
     description:
       - PREFIX of the copy to restore from (see M(palhm.palhm.palhm_backup_info)).
@@ -87,6 +81,10 @@ options:
       - With O(pipeline), read and verify the whole object before feeding it to the pipeline (reads it twice).
     type: bool
     default: false
+extends_documentation_fragment:
+  - palhm.palhm.common
+  - palhm.palhm.aws
+  - palhm.palhm.config
 attributes:
   check_mode:
     support: full
@@ -186,11 +184,11 @@ would_write:
   type: bool
 up_to_date:
   description: O(dest) already held the object; nothing was written.
-  returned: when O(dest) already matched
+  returned: when O(dest) already matched, not in check mode
   type: bool
 mode_changed:
   description: O(dest) already held the object and only its permissions were set to O(mode).
-  returned: when O(dest) already matched but had another mode
+  returned: when O(dest) already matched but had another mode, not in check mode
   type: bool
 would_change_mode:
   description: In check mode, O(dest) already holds the object but a real run would set its permissions to O(mode).
@@ -217,23 +215,21 @@ msg:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import config as palhm_config
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.restore import restore
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
 
 
 def load(module, include):
     """The host's config, plus the Execs of `include` files it does not
     already include."""
-    cfg = load_config(module)
+    cfg = module.load_config()
     config_path = module.params["config"] or palhm_config.default_path()
     seen = set(os.path.realpath(f) for f in cfg.files)
     extra = [p for p in include or [] if os.path.realpath(p) not in seen]
     if not extra:
         return cfg
-    return palhm_config.from_dict({"include": [os.path.abspath(config_path)] + extra})
+    return module.adopt(palhm_config.from_dict({"include": [os.path.abspath(config_path)] + extra}))
 
 
 def parse_mode(module, value):
@@ -268,8 +264,8 @@ def describe(res, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=config_args(
+    module = PalhmModule(
+        argument_spec=dict(
             prefix=dict(type="str"),
             path=dict(type="str", required=True),
             dest=dict(type="path"),
@@ -279,15 +275,17 @@ def main():
             mode=dict(type="raw"),
             verify_first=dict(type="bool", default=False),
         ),
+        aws=True,
+        task_type="backup",
         required_one_of=[("dest", "pipeline")],
-        supports_check_mode=True,
     )
     p = module.params
     mode = parse_mode(module, p["mode"])
 
     def work():
         cfg = load(module, p["include"])
-        rt = Runtime(cfg, check_mode=module.check_mode)
+        module.task(cfg)
+        rt = module.runtime(cfg)
         res = restore(cfg, p["task"], p["prefix"], p["path"], dest=p["dest"], pipeline_items=p["pipeline"],
                       rt=rt, check=module.check_mode, force=p["force"], mode=mode,
                       verify_first=p["verify_first"])
@@ -296,13 +294,9 @@ def main():
             res["changed"] = res["would_write"] or res.get("would_change_mode", False)
         else:
             res["changed"] = res["written"] or res.get("mode_changed", False)
-        res["warnings_logged"] = [m for lvl, m in rt.messages if lvl <= 2]
         return res
 
-    result = run_engine(module, work, task=p["task"])
-    for w in result.pop("warnings_logged", []):
-        module.warn(w)
-    module.exit_json(**result)
+    module.exit_json(**module.run(work, task=p["task"]))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,9 @@ options:
     description:
       - Path of the PALHM config file on the target host. Defaults to C(/etc/palhm/palhm.conf), else
         C(/etc/palhm/palhm.jsonc) when only that one exists, when the routine is not given inline.
-    type: path
   task:
     description:
       - Id of the routine task to run from O(config), or the id given to the inline routine.
-    type: str
-    default: default
   routine:
     description:
       - The steps of an inline routine, in the PALHM config syntax.
@@ -44,21 +41,18 @@ options:
     elements: dict
   include:
     description:
-      - Config files to include for an inline routine, for example C(/etc/palhm/conf.d/core.json).
+      - >-
+        Config files to include for an inline routine. Their Execs and tasks are the routine's to use, for
+        example C(/etc/palhm/conf.d/core.json) for its Execs, or C(/etc/palhm/palhm.conf) to point at the
+        host's tasks with C({"type": "task", "task-id": ID}).
     type: list
     elements: path
+extends_documentation_fragment:
+  - palhm.palhm.common
+  - palhm.palhm.config
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Returns the resolved steps and runs nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Do not use a routine that reboots its own host from a playbook (the module loses its connection
     and the task fails or hangs); use M(ansible.builtin.reboot) in playbooks, and keep the
@@ -72,14 +66,15 @@ EXAMPLES = r"""
   palhm.palhm.palhm_routine:
     task: maintenance
 
-- name: An inline routine
+- name: An inline routine that updates the packages, then runs the backup task of the host's config
   palhm.palhm.palhm_routine:
     task: refresh
     routine:
       - {type: exec-inline, argv: [apt-get, update]}
       - {type: exec-inline, argv: [apt-get, -y, upgrade]}
       - {type: task, task-id: backup}
-    include: [/etc/palhm/conf.d/core.json]
+    # Its tasks (and the Execs it includes) become the routine's.
+    include: [/etc/palhm/palhm.conf]
 """
 
 RETURN = r"""
@@ -89,27 +84,93 @@ task:
   type: str
 steps:
   description:
-    - The steps that ran (in check mode, the resolved steps), each with C(step) (1-based), C(type),
-      C(argv) or C(task), C(rc), C(duration), C(stdout_tail) and C(stderr_tail).
+    - The steps that ran, up to the failing one, or in check mode the resolved steps.
   returned: always
   type: list
   elements: dict
+  contains:
+    step:
+      description: The step's number, from 1.
+      type: int
+      returned: not in check mode
+    type:
+      description: V(exec) (every kind of command step), V(task) or V(builtin).
+      type: str
+    argv:
+      description: The command that ran, secrets masked.
+      type: list
+      elements: str
+      returned: command steps
+    ec:
+      description: The accepted exit codes of the command.
+      type: str
+      returned: command steps, in check mode
+    rc:
+      description: The command's exit code; for a task step, C(0) or the task's exit code.
+      type: int
+      returned: not in check mode
+    duration:
+      description: Seconds the step took.
+      type: float
+      returned: not in check mode
+    stdout_tail:
+      description: The end of the command's standard output.
+      type: str
+      returned: command steps, not in check mode
+    stderr_tail:
+      description: The end of the command's standard error.
+      type: str
+      returned: command steps, not in check mode
+    task:
+      description: Id of the task a task step ran (in check mode, would run).
+      type: str
+      returned: task steps
+    result:
+      description: The result of the task a task step ran, as that task's module would return it.
+      type: dict
+      returned: task steps that succeeded
+    error:
+      description: Why the task of a task step failed (one line, without secrets).
+      type: str
+      returned: task steps that failed
+    builtin:
+      description: The builtin that ran (in check mode, would run), V(sigmask).
+      type: str
+      returned: builtin steps
+    param:
+      description: The builtin's parameters (C(action) and C(sig) of each).
+      type: list
+      elements: dict
+      returned: builtin steps
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import config_args, load_config, run_engine
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.runtime import Runtime
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
+
+
+def planned(step):
+    """A resolved step (config syntax) with the keys a step that ran has
+    (``task``, ``builtin``: no dash, so Jinja can read them as attributes)."""
+    renamed = {"task-id": "task", "builtin-id": "builtin"}
+    return {renamed.get(k, k): v for k, v in step.items()}
+
+
+def failed_steps(err):
+    """A failed run's steps so far (the engine redacted them), for the failure result."""
+    steps = getattr(err, "steps", None)
+    if steps is None:
+        return None
+    return dict(steps=steps, changed=True)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=config_args(
+    module = PalhmModule(
+        argument_spec=dict(
             routine=dict(type="list", elements="dict"),
             execs=dict(type="list", elements="dict"),
             include=dict(type="list", elements="path"),
         ),
+        task_type="routine",
         mutually_exclusive=[("config", "routine")],
-        supports_check_mode=True,
     )
     p = module.params
     task_id = p["task"]
@@ -118,24 +179,16 @@ def main():
         inline = None
         if p["routine"] is not None:
             inline = {"id": task_id, "type": "routine", "routine": p["routine"]}
-        cfg = load_config(module, inline, p["include"], p["execs"])
-        task = cfg.task(task_id)
-        if task.type != "routine":
-            module.fail_json(msg="task %r is a %s task; palhm_routine runs routine tasks" % (task_id, task.type))
-        rt = Runtime(cfg, check_mode=module.check_mode)
+        cfg = module.load_config(inline, p["include"], p["execs"])
+        module.task(cfg)
+        rt = module.runtime(cfg)
         if module.check_mode:
             plan = rt.plan_task(task_id)
-            return dict(changed=bool(plan["steps"]), task=task_id, steps=plan["steps"])
-        try:
-            result = rt.run_task(task_id)
-        except Exception as e:
-            steps = getattr(e, "steps", None)
-            if steps is not None:
-                module.fail_json(msg=str(e), task=task_id, steps=steps, changed=True)
-            raise
+            return dict(changed=bool(plan["steps"]), task=task_id, steps=[planned(s) for s in plan["steps"]])
+        result = rt.run_task(task_id)
         return dict(changed=result["changed"], task=task_id, steps=result["steps"])
 
-    module.exit_json(**run_engine(module, work, task=task_id))
+    module.exit_json(**module.run(work, details=failed_steps, task=task_id))
 
 
 if __name__ == "__main__":

@@ -43,18 +43,11 @@ options:
       - Needs the Python library C(jmespath) on the target host (boto3 brings it).
     type: str
 extends_documentation_fragment:
+  - palhm.palhm.common
   - palhm.palhm.aws
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
+    details: Read-only; runs the same in check mode.
 requirements:
   - jmespath (only for O(query))
 seealso:
@@ -184,31 +177,21 @@ query_result:
   type: raw
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import (
-    add_query_result, check_query, load_config, run_engine)
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import status as palhm_status
-from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends import aws as palhm_aws
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(config=dict(type="path"), task=dict(type="str"), query=dict(type="str"),
-                           **palhm_aws.argument_spec()),
-        required_together=palhm_aws.REQUIRED_TOGETHER,
-        mutually_exclusive=palhm_aws.MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    compiled = check_query(module)
+    module = PalhmModule(argument_spec=dict(query=dict(type="str")), task_default=None, aws=True)
+    compiled = module.compile_query()
 
     def work():
-        cfg = load_config(module)
-        for task in cfg.tasks.values():
-            palhm_aws.apply_to_task(task, module.params)
+        cfg = module.load_config()
+        for task_id in cfg.tasks:
+            module.task(cfg, task_id)
         return palhm_status.status(cfg, module.params["task"])
 
-    result = run_engine(module, work)
-    add_query_result(module, compiled, result)
+    result = module.add_query_result(compiled, module.run(work))
     module.exit_json(changed=False, **result)
 
 

@@ -268,24 +268,6 @@ def describe_params(params):
 
 
 # The module options of plugins/doc_fragments/aws.py, for the modules'
-# argument_spec (amazon.aws names and aliases).
-ARGUMENT_SPEC = {
-    "profile": {"type": "str", "aliases": ["aws_profile"]},
-    "region": {"type": "str", "aliases": ["aws_region"]},
-    "endpoint_url": {"type": "str", "aliases": ["aws_endpoint_url"]},
-    "access_key": {"type": "str", "aliases": ["aws_access_key_id", "aws_access_key"], "no_log": False},
-    "secret_key": {"type": "str", "aliases": ["aws_secret_access_key", "aws_secret_key"], "no_log": True},
-    "session_token": {"type": "str", "aliases": ["aws_session_token"], "no_log": True},
-}
-REQUIRED_TOGETHER = [["access_key", "secret_key"]]
-MUTUALLY_EXCLUSIVE = [["profile", "access_key"], ["profile", "secret_key"]]
-
-
-def argument_spec():
-    """A fresh copy of ARGUMENT_SPEC to merge into a module's argument_spec."""
-    return {k: dict(v, aliases=list(v["aliases"])) for k, v in ARGUMENT_SPEC.items()}
-
-
 def module_args_to_params(module_params):
     """The amazon.aws-style module options (profile, region, endpoint_url,
     access_key, secret_key, session_token) as aws-s3 backend-param keys; only
