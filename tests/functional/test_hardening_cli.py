@@ -250,6 +250,41 @@ def test_module_results_hold_no_secret_invocation_included(palhm, ansible_env):
     assert "PGPASSWORD=********" in steps[0]["stdout_tail"] and "pw ********" in steps[0]["stderr_tail"]
 
 
+SH_PW = "shell-S3cret-8d3e"
+JSON_PW = "json-S3cret-61f7"
+
+
+def shell_secret_routine():
+    """A routine whose failing step carries its secrets inside one argv item:
+    a shell command line (``--password VALUE``) and a JSON body
+    (``"password": "VALUE"``), and prints them on its stderr."""
+    script = ("echo \"mysqldump --password %s db\" >&2; echo '{\"password\": \"%s\"}' >&2; exit 3"
+              % (SH_PW, JSON_PW))
+    return {"id": "r", "type": "routine", "routine": [
+        {"type": "exec-inline", "argv": ["sh", "-c", script]},
+        {"type": "exec-inline", "argv": ["curl", "-d", '{"password": "%s"}' % JSON_PW, "http://127.0.0.1:9/"]}]}
+
+
+def test_a_failed_step_with_secrets_inside_a_shell_command_shows_none_of_them(palhm):
+    palhm.write_config({"tasks": [shell_secret_routine()]})
+    for args in (("run", "r"), ("-v", "run", "r"), ("config",)):
+        res = palhm(*args)
+        out = res.stdout + res.stderr
+        assert SH_PW not in out and JSON_PW not in out, (args, out)
+    res = palhm("run", "r")
+    assert res.returncode == 1 and "--password ********" in res.stderr
+
+
+def test_a_failed_routine_module_shows_no_secret_of_a_shell_command(palhm, ansible_env):
+    env = dict(ansible_env, PALHM_RUN_DIR=str(palhm.tmp / "run"), PALHM_STATE_DIR=str(palhm.tmp / "state"))
+    args = {"task": "r", "routine": shell_secret_routine()["routine"]}
+    res, host = ansible(env, "palhm.palhm.palhm_routine", args, "-vvv", cwd=palhm.tmp)
+    assert host["failed"] is True, host
+    out = res.stdout + res.stderr
+    assert SH_PW not in out and JSON_PW not in out
+    assert "exited with code 3" in host["msg"] and "--password ********" in host["steps"][0]["stderr_tail"]
+
+
 # ---------------------------------------------------------------------------
 # item 9: lock and state directories
 # ---------------------------------------------------------------------------

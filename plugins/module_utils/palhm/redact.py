@@ -17,7 +17,9 @@ What is a secret:
 - In an argv, and in mailx ``int-opts``: the value of ``NAME=VALUE`` and of
   ``--NAME VALUE`` when NAME is a secret name (``--password=x``,
   ``smtp-auth-password=x``, ``-S smtp-auth-password-bob@host=x`` of
-  v15-compat), and the password of a URL (``smtps://bob:x@host``).
+  v15-compat), the password of a URL (``smtps://bob:x@host``), and inside
+  one argv item (a shell command, a JSON body) ``--NAME VALUE``,
+  ``NAME: VALUE`` and ``"NAME": "VALUE"``.
 - The smtp ``password``, the aws-s3 ``secret-key`` and ``session-token``, ping URLs.
 
 How it is hidden: the value becomes MASK where the config is shown
@@ -25,7 +27,7 @@ How it is hidden: the value becomes MASK where the config is shown
 remember(), at least MIN_TEXT_LEN characters) is replaced by MASK wherever it
 appears in text palhm prints or returns, a stage's stderr included (a stage
 that echoes its environment). Text is also scrubbed of ``NAME=VALUE``,
-``NAME: VALUE`` (secret NAME) and URL passwords it contains. A secret that
+``--NAME VALUE``, ``NAME: VALUE`` (secret NAME) and URL passwords it contains. A secret that
 is none of these (``mysqldump -pSECRET``) cannot be recognised: pass it in
 ``env`` or a file.
 """
@@ -47,9 +49,11 @@ _NAME_CHARS = r"[\w.@-]*"
 _WORDS = r"(?:pass|pwd|secret|token|key|credential|cookie|private|auth)"
 # NAME=VALUE (PGPASSWORD=x, --password=x, smtp-auth-password-bob@host=x)
 _ASSIGN = re.compile(r"(?i)(?<![\w.@-])(" + _NAME_CHARS + _WORDS + _NAME_CHARS + r")(\s*=\s*)" + _VALUE)
-# "password: VALUE", "Bearer VALUE"
+# --NAME VALUE inside one string (a shell command: sh -c "mysqldump --password x")
+_FLAG = re.compile(r"(?i)(?<![\w.@-])(--?" + _NAME_CHARS + _WORDS + _NAME_CHARS + r")(\s+)(?!-)" + _VALUE)
+# "password: VALUE", JSON's "password": "VALUE", "Bearer VALUE"
 _COLON = re.compile(r"(?i)(\b(?:password|passwd|passphrase|secret|token|(?:api|access|secret|private)[_ -]?key|"
-                    r"credentials?|pwd)\b\s*:\s*|\bbearer\s+)" + _VALUE)
+                    r"credentials?|pwd)\b[\"']?\s*:\s*|\bbearer\s+)" + _VALUE)
 # scheme://user:password@host
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@:]*):[^/\s@]*@")
 
@@ -106,6 +110,7 @@ def text(value):
     value = values(value)
     value = _USERINFO.sub(lambda m: m.group(1) + m.group(2) + ":" + MASK + "@", value)
     value = _ASSIGN.sub(_assign, value)
+    value = _FLAG.sub(_assign, value)
     return _COLON.sub(lambda m: m.group(1) + MASK, value)
 
 
@@ -147,9 +152,10 @@ def secrets_in_argv(args):
     found = []
     args = [str(a) for a in args]
     for i, item in enumerate(args):
-        for m in _ASSIGN.finditer(item):
+        for m in list(_ASSIGN.finditer(item)) + list(_FLAG.finditer(item)):
             if is_secret_name(m.group(1).lstrip("-")):
                 found.append(m.group(3).strip("'\""))
+        found += [m.group(2).strip("'\"") for m in _COLON.finditer(item)]
         for m in re.finditer(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s@:]*:([^/\s@]*)@", item):
             found.append(m.group(1))
         if item.startswith("-") and "=" not in item and is_secret_name(item.lstrip("-")) and i + 1 < len(args) \
