@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
+    if args.workdir:
+        os.makedirs(args.workdir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="palhm-bench-", dir=args.workdir)
     env = dict(os.environ, PALHM_RUN_DIR=os.path.join(work, "run"))
     try:
