@@ -29,7 +29,8 @@ MODULES = ("palhm_backup", "palhm_backup_info", "palhm_restore", "palhm_routine"
            "palhm_dnssec_check", "palhm_status")
 MOVED = ("/etc/palhm/", "/srv/", "/root/", "/var/tmp/")
 # Options that make a task inline (no config file read).
-INLINE = {"palhm_backup": ("backend", "objects"), "palhm_routine": ("routine",),
+INLINE = {"palhm_backup": ("backend", "objects"), "palhm_backup_info": ("backend", "backend_param"),
+          "palhm_routine": ("routine",),
           "palhm_boot_report": ("mua",), "palhm_dnssec_check": ("names",)}
 PREFIX = "2026-05-01T06:59:17+00:00"
 
