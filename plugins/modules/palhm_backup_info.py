@@ -115,6 +115,9 @@ copies:
     host:
       description: The host that made the copy (from its manifest), or null when unknown.
       type: str
+    future:
+      description: Whether the copy's prefix is more than 5 minutes ahead of the clock (made while the clock was ahead).
+      type: bool
     complete:
       description: Whether the copy is complete.
       type: bool

@@ -321,3 +321,55 @@ def test_s3_damaged_manifests_make_corrupt_copies_and_run_still_succeeds(moto, t
     after = {c["prefix"]: c["state"] for c in story.list_json(conf)}
     assert sorted(after.values()).count("complete") == 1
     assert {p: s for p, s in after.items() if s == "corrupt"} == {p: "corrupt" for p in prefixes}
+
+
+# --------------------------------------------------------------------------
+# item 11: a copy dated in the future is said out loud
+# --------------------------------------------------------------------------
+
+FUTURE = "2099-01-01T00:00:00+00:00"
+
+
+def test_a_copy_dated_in_the_future_is_warned_about_by_run_list_and_the_metrics(palhm):
+    prom = palhm.tmp / "textfile" / "palhm.prom"
+    palhm.write_config({"metrics": {"path": str(prom)}, "tasks": [task(palhm, "backup", palhm.root, limit=3)]})
+    run_ok(palhm)
+    assert 'palhm_task_future_copies{task="backup",type="backup"} 0' in prom.read_text()
+    (made,) = copies(palhm)
+    # The clock was ahead when this one was made: a real copy, its PREFIX in 2099.
+    shutil.copytree(str(palhm.root / made), str(palhm.root / FUTURE))
+    doc = json.loads((palhm.root / FUTURE / MANIFEST).read_text())
+    doc["prefix"] = FUTURE
+    (palhm.root / FUTURE / MANIFEST).write_text(json.dumps(doc))
+    res = palhm("list", "backup")
+    assert res.returncode == 0
+    assert "palhm: warning: copy %s is dated in the future" % FUTURE in res.stderr
+    res = palhm("list", "backup", "--json")
+    listed = {c["prefix"]: c for c in json.loads(res.stdout)}
+    assert listed[FUTURE]["future"] is True and listed[made]["future"] is False
+    assert palhm("-q", "list", "backup").stderr == ""
+    res = run_ok(palhm)
+    warning = [ln for ln in res.stderr.splitlines() if "copy %s is dated" % FUTURE in ln]
+    assert len(warning) == 1 and "in the future" in warning[0] and "rotation keeps it" in warning[0]
+    assert 'palhm_task_future_copies{task="backup",type="backup"} 1' in prom.read_text()
+    # A legacy copy of the original, dated in the future too.
+    (palhm.root / "2098-06-01T00:00:00+00:00").mkdir()
+    (palhm.root / "2098-06-01T00:00:00+00:00" / "old.tar").write_text("x")
+    res = run_ok(palhm)
+    assert "copy 2098-06-01T00:00:00+00:00 is dated" in res.stderr
+    assert 'palhm_task_future_copies{task="backup",type="backup"} 2' in prom.read_text()
+    # A failed run still tells the metrics.
+    (palhm.root / "2098-06-01T00:00:00+00:00" / "old.tar").unlink()
+    (palhm.root / "2098-06-01T00:00:00+00:00").rmdir()
+    palhm.write_config({"metrics": {"path": str(prom)}, "tasks": [
+        dict(task(palhm, "backup", palhm.root, limit=3),
+             objects=[{"path": "x", "pipeline": [palhm.stage("false")]}])]})
+    assert palhm("run", "backup").returncode == 1
+    assert 'palhm_task_future_copies{task="backup",type="backup"} 1' in prom.read_text()
+
+
+def test_a_copy_a_few_seconds_ahead_is_not_called_future(palhm):
+    palhm.write_config({"tasks": [task(palhm, "backup", palhm.root)]})
+    res = run_ok(palhm)
+    assert "in the future" not in res.stderr
+    assert [c["future"] for c in copies(palhm).values()] == [False]

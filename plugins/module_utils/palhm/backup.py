@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from . import redact, retention, schema
 from .backends import aws, localfs, null
-from .backends.base import (COMMON_PARAMS, COMPLETE, CORRUPT, LEGACY, Copy, check_object_path, new_prefix, parse_alloc_size,
-                            wait_tick)
+from .backends.base import (COMMON_PARAMS, COMPLETE, CORRUPT, LEGACY, Copy, check_object_path, future_warnings,
+                            new_prefix, parse_alloc_size, wait_tick)
 from .errors import BackendError, CancelledError, ConfigError, PalhmError, TaskFailed
 from .execs import parse_item
 from .pipeline import STDOUT_PIPE, Pipeline
@@ -224,6 +224,8 @@ class BackupTask(Task):
             leftovers = backend.cleanup_leftovers(copies) if backend.stores else []
             for p in leftovers:
                 rt.log(VL_WARNING, "removed incomplete copy %s left by an earlier run" % p)
+            for line in future_warnings(copies):
+                rt.log(VL_WARNING, "task %s: %s" % (self.id, line))
             for c in copies:
                 if c.state == CORRUPT:
                     rt.log(VL_WARNING, "copy %s is corrupt (%s): kept, never counted, verified or restored"
@@ -261,8 +263,10 @@ class BackupTask(Task):
                                  % (self.id, prefix, type(e).__name__, e)) from e
             rotated = []
             changed_classes = []
+            future = []
             if backend.stores:
                 after = [c for c in backend.list_copies() if c.state in (COMPLETE, LEGACY)]
+                future = [c.prefix for c in after if c.is_future()]
                 for c in retention.expired(after, self.params["retention"], prefix):
                     backend.remove_copy(c)
                     rotated.append(c.prefix)
@@ -271,7 +275,7 @@ class BackupTask(Task):
         return {"task": self.id, "type": self.type, "backend": self.backend_name, "prefix": prefix,
                 "location": backend.location(prefix) if backend.stores else None,
                 "objects": results, "rotated": rotated, "removed_leftovers": leftovers,
-                "storage_class_changed": changed_classes,
+                "storage_class_changed": changed_classes, "future_copies": future,
                 "bytes": sum(r["size"] for r in results), "elapsed": round(time.time() - started, 3),
                 "changed": backend.stores or bool(results)}
 

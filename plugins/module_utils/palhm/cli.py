@@ -133,8 +133,11 @@ def _human(n):
 
 
 def cmd_list(rt, args, out):
-    from .inspect import list_copies
+    from .inspect import list_copies, list_warnings
     copies = list_copies(rt.config, args.task)
+    if not args.quiet:
+        for line in list_warnings(copies):
+            sys.stderr.write("palhm: warning: %s\n" % line)
     if args.json or args.query is not None:
         _dump(out, copies, args)
         return 0

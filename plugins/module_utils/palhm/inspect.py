@@ -33,6 +33,14 @@ def list_copies(cfg, task_id):
     return [c.as_dict() for c in copies]
 
 
+def list_warnings(copies):
+    """Warnings about listed copies (dicts of list_copies): copies dated in
+    the future."""
+    return ["copy %s is dated in the future (the clock was ahead when it was made?): it sorts as the newest "
+            "copy and rotation keeps it until then" % c["prefix"]
+            for c in copies if c.get("future") and c["state"] in (COMPLETE, "legacy")]
+
+
 def pick_complete(cfg, task_id, prefix=None):
     task, backend, copies = copies_of(cfg, task_id)
     if not backend.stores:

@@ -34,7 +34,9 @@ last success survive a failed run. Gauges, labels ``task`` and ``type``:
 - palhm_task_success: 1 when the last run succeeded, else 0
 - backup tasks only: palhm_task_bytes and palhm_task_objects (stored by the
   last run; 0 when it failed: its copy was rolled back), palhm_task_copies
-  (complete copies on the backend after the run)
+  (complete copies on the backend after the run), palhm_task_future_copies
+  (complete or legacy copies whose PREFIX is more than 5 minutes ahead of the
+  clock: alert on > 0, such a copy sorts newest and holds a rotation slot)
 - restore-drill tasks: palhm_task_bytes and palhm_task_objects (read and
   verified by the last drill; 0 when it failed)
 """
@@ -71,6 +73,7 @@ METRICS = (
     ("palhm_task_bytes", "Bytes stored (restore drill: verified) by the last run (0 when it failed)."),
     ("palhm_task_objects", "Objects stored (restore drill: verified) by the last run (0 when it failed)."),
     ("palhm_task_copies", "Complete copies on the backend after the last run."),
+    ("palhm_task_future_copies", "Copies whose PREFIX is dated in the future (the clock was ahead)."),
 )
 _METRIC_NAMES = set(name for name, _help in METRICS)
 
@@ -314,6 +317,20 @@ def _copies_after(rt, task, result):
         return None
 
 
+def _future_after(rt, task, result):
+    """Complete or legacy copies of a backup task dated in the future, or None."""
+    if isinstance(result, dict) and isinstance(result.get("future_copies"), list):
+        return len(result["future_copies"])
+    try:
+        backend = task.make_backend()
+        if not backend.stores:
+            return 0
+        return sum(1 for c in backend.list_copies() if c.state in ("complete", "legacy") and c.is_future())
+    except Exception as e:  # noqa: B902 - metrics are best effort
+        _warn(rt, "task %s: metrics: cannot list the copies: %s" % (task.id, e))
+        return None
+
+
 def run_values(rt, task, result, error, started, ended, previous):
     """The series of one task after one run, given its previous series."""
     values = dict(previous)
@@ -337,6 +354,9 @@ def run_values(rt, task, result, error, started, ended, previous):
         copies = _copies_after(rt, task, result)
         if copies is not None:
             values["palhm_task_copies"] = copies
+        future = _future_after(rt, task, result)
+        if future is not None:
+            values["palhm_task_future_copies"] = future
     return values
 
 

@@ -48,7 +48,10 @@ INF = float("inf")
 # datetime.now(timezone.utc).isoformat(timespec="seconds")).
 _ORIGINAL_PREFIX = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-MAX_MANIFEST_SIZE = 64 << 20  # a manifest of 10^5 objects is ~20 MiB; more is not one of ours
+MAX_MANIFEST_SIZE = 64 << 20
+# A copy whose PREFIX is further than this ahead of the clock is dated in the
+# future (status.CLOCK_SLACK, kept equal): warned about by run, list, metrics.
+FUTURE_SKEW = 300  # a manifest of 10^5 objects is ~20 MiB; more is not one of ours
 
 COMMON_PARAMS = ("root", "nb-copy-limit", "root-size-limit", "keep-last", "keep-daily", "keep-weekly",
                  "keep-monthly", "keep-yearly", "keep-within")
@@ -151,10 +154,17 @@ class Copy:
     location: str = ""
     extra: dict = field(default_factory=dict)
 
+    def is_future(self, now=None):
+        """True when the PREFIX is a time more than FUTURE_SKEW ahead of now
+        (the clock was ahead when the copy was made): it sorts newest and
+        rotation keeps it until the clock gets there."""
+        t = prefix_time(self.prefix)
+        return t is not None and t.timestamp() > (time.time() if now is None else now) + FUTURE_SKEW
+
     def as_dict(self):
         out = {"prefix": self.prefix, "state": self.state, "complete": self.state == COMPLETE,
                "size": self.size, "objects": self.objects, "location": self.location,
-               "host": self.extra.get("host")}
+               "host": self.extra.get("host"), "future": self.is_future()}
         if self.state == CORRUPT:
             out["problem"] = self.extra.get("problem")
         return out
@@ -405,3 +415,23 @@ def parse_manifest_bytes(data):
         return Unreadable("the manifest is not valid JSON (%s)" % str(e).split("\n", 1)[0][:80])
     # null is "no manifest" to the callers: say what it is instead.
     return Unreadable("the manifest is JSON null, not an object") if doc is None else doc
+
+
+def future_warnings(copies, now=None):
+    """One warning line per complete or legacy copy dated in the future."""
+    now = time.time() if now is None else now
+    out = []
+    for c in copies:
+        if c.state in (COMPLETE, LEGACY) and c.is_future(now):
+            ahead = prefix_time(c.prefix).timestamp() - now
+            out.append("copy %s is dated %s in the future (the clock was ahead when it was made?): it sorts as the "
+                       "newest copy and rotation keeps it until then; check the clock, remove it if it is not "
+                       "needed" % (c.prefix, _fmt_ahead(ahead)))
+    return out
+
+
+def _fmt_ahead(seconds):
+    days, rest = divmod(int(seconds), 86400)
+    if days:
+        return "%dd %dh" % (days, rest // 3600)
+    return "%dh %dm" % (rest // 3600, rest % 3600 // 60)
