@@ -493,11 +493,15 @@ class S3Backend(Backend):
         if not region and self.params.get("endpoint-url"):
             region = "us-east-1"
         try:
-            return session.client("s3", endpoint_url=self.params.get("endpoint-url"), region_name=region,
-                                  config=config)
+            client = session.client("s3", endpoint_url=self.params.get("endpoint-url"), region_name=region,
+                                    config=config)
         except Exception as e:  # botocore raises many types here (bad URL, region)
             raise BackendError("cannot create the S3 client for %s: %s" % (self.location(), _describe_error(e))) \
                 from None
+        # Every answer of the store (errors too) shows that it is alive: a
+        # rollback under way gets abort-timeout more (see abort_deadline).
+        client.meta.events.register("after-call.s3", self._store_answered)
+        return client
 
     def call(self, what, fn, **kwargs):
         """One S3 call; botocore retries transient errors; errors become BackendError."""
@@ -796,17 +800,31 @@ class S3Backend(Backend):
     # -- failing, cancelling: bounded ------------------------------------
     # A failure or a cancel stops every upload at once (cancel), aborts them
     # (S3Sink.abort) and removes the copy (rollback), all by one deadline:
-    # abort-timeout after the first of these (the prefix sweep gets at least
-    # ROLLBACK_FLOOR). Nothing waits longer on a stalled store: requests
-    # that have not answered by then are left to their daemon threads (they
-    # only touch this copy, with the rollback client's short deadlines), and
-    # what was not undone is named; it keeps the in-progress marker, so the
-    # next run's cleanup removes it.
-    def abort_deadline(self):
+    # abort-timeout after the first of these, pushed back by every answer of
+    # the store (a slow store that answers finishes its rollback; the prefix
+    # sweep gets at least ROLLBACK_FLOOR). So the rollback stops once the
+    # store has answered nothing for abort-timeout. Requests that have not
+    # answered by then are left to their daemon threads (they only touch
+    # this copy, with the rollback client's short deadlines), and what was
+    # not undone is named; it keeps the in-progress marker, so the next
+    # run's cleanup removes it.
+    def abort_deadline(self, floor=0.0):
+        """The time.monotonic() by which the rollback ends (started by the
+        first call), at least `floor` seconds from now."""
         with self._sinks_lock:
+            now = time.monotonic()
             if self._abort_by is None:
-                self._abort_by = time.monotonic() + self.abort_timeout
+                self._abort_by = now + self.abort_timeout
+            self._abort_by = max(self._abort_by, now + floor)
             return self._abort_by
+
+    def abort_time_left(self):
+        return self.abort_deadline() - time.monotonic()
+
+    def _store_answered(self, **_kwargs):
+        # botocore's after-call event, from any thread.
+        if self._abort_by is not None:
+            self._abort_by = max(self._abort_by, time.monotonic() + self.abort_timeout)
 
     def cancel(self):
         """Stop every upload of the copy now (a cancel, or another object
@@ -818,10 +836,11 @@ class S3Backend(Backend):
         for sink in sinks:
             sink.stop()
 
-    def within(self, deadline, fn, *args):
+    def within(self, fn, *args):
         """Run fn(*args) with the rollback client in a daemon thread until
-        `deadline`; -> None when it succeeded, else why not (an error, or no
-        answer in time: the thread is left to end on its own deadlines)."""
+        the abort deadline; -> None when it succeeded, else why not (an
+        error, or no answer in time: the thread is left to end on its own
+        deadlines)."""
         box = {}
 
         def run():
@@ -832,11 +851,14 @@ class S3Backend(Backend):
             except BaseException as e:  # noqa: B902 - reported to the caller
                 box["error"] = e
 
-        remaining = deadline - time.monotonic()
-        if remaining > 0:
+        if self.abort_time_left() > 0:
             t = threading.Thread(target=run, name="palhm-s3-cleanup", daemon=True)
             t.start()
-            t.join(remaining)
+            while t.is_alive():
+                left = self.abort_time_left()
+                if left <= 0:
+                    break
+                t.join(min(left, 0.1))
         if box.get("ok"):
             return None
         e = box.get("error")
@@ -844,25 +866,27 @@ class S3Backend(Backend):
             return str(e)
         if e is not None:
             return _describe_error(e)
-        return "no answer from %s" % self.endpoint()
+        return "no answer from %s for %gs" % (self.endpoint(), self.abort_timeout)
 
     def rollback(self):
         if self.prefix is None:
             return
-        deadline = max(self.abort_deadline(), time.monotonic() + min(ROLLBACK_FLOOR, self.abort_timeout))
+        self.abort_deadline(floor=min(ROLLBACK_FLOOR, self.abort_timeout))
         with self._sinks_lock:
             sinks, self._sinks = self._sinks, []
         left = []
         for sink in sinks:
-            left += [w for w in sink.abort(deadline) if w not in left]
+            left += [w for w in sink.abort() if w not in left]
         # The sweep of ROOT/PREFIX/ aborts every upload still there (those
         # whose abort above failed too) and deletes the objects.
-        why = self.within(deadline, self._delete_prefix, self.prefix)
+        self.abort_deadline(floor=min(ROLLBACK_FLOOR, self.abort_timeout))
+        why = self.within(self._delete_prefix, self.prefix)
         if why is None:
             return
         left.append("the copy %s/ (%s)" % (self.location(self.prefix), why))
-        raise BackendError("not finished within abort-timeout (%gs); left for the next run to remove (the copy "
-                           "keeps its in-progress marker): %s" % (self.abort_timeout, "; ".join(left)))
+        raise BackendError("not finished: the store did not answer for abort-timeout (%gs); left for the next run "
+                           "to remove (the copy keeps its in-progress marker): %s"
+                           % (self.abort_timeout, "; ".join(left)))
 
     def after_rotation(self, prefix):
         """Set rot-storage-class on the new copy's objects (not its manifest)
@@ -1193,13 +1217,12 @@ class S3Sink(HashingSink):
             self.cond.notify_all()
         self.stopped.set()
 
-    def abort(self, deadline=None):
-        """Stop and abort the upload on the store, by `deadline` (default
-        the backend's abort deadline). Never raises: -> what could not be
-        undone (descriptions), kept for later calls."""
+    def abort(self):
+        """Stop and abort the upload on the store, by the backend's abort
+        deadline. Never raises: -> what could not be undone (descriptions),
+        kept for later calls."""
         b = self.backend
-        if deadline is None:
-            deadline = b.abort_deadline()
+        b.abort_deadline()
         self.stop()
         with self.cond:
             if self.abort_started:
@@ -1213,12 +1236,16 @@ class S3Sink(HashingSink):
         # threads that end on their socket timeouts (S3 drops parts that
         # land after the abort, and the rollback's sweep of ROOT/PREFIX/
         # aborts again). The abort itself keeps the last second, or half.
-        until = deadline - min(1.0, max(0.0, deadline - time.monotonic()) / 2)
+        reserve = min(1.0, b.abort_timeout / 2)
         for t in self.threads:
-            t.join(timeout=max(0.0, until - time.monotonic()))
+            while t.is_alive():
+                left = b.abort_time_left() - reserve
+                if left <= 0:
+                    break
+                t.join(min(left, 0.1))
         if self.upload_id is not None:
             upload_id, self.upload_id = self.upload_id, None
-            why = b.within(deadline, b._abort_upload, self.key, upload_id)
+            why = b.within(b._abort_upload, self.key, upload_id)
             if why is not None:
                 self.left.append("the unfinished upload of s3://%s/%s (%s)" % (b.bucket, self.key, why))
         return list(self.left)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
+import time
 
 import pytest
 
@@ -319,3 +320,48 @@ def test_module_options_reach_only_aws_s3_tasks():
     assert s3.params["region"] == "x"
     local = aws.apply_to_task(Task("localfs", {"root": "/r"}), {"region": "x"})
     assert local.params == {"root": "/r"}
+
+
+class StalledAbortClient(RecordingClient):
+    """A store that takes the upload, then never answers the abort."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def abort_multipart_upload(self, **kw):
+        self.release.wait(30)
+        super().abort_multipart_upload(**kw)
+
+
+def test_an_abort_the_store_never_answers_ends_after_abort_timeout_and_names_the_upload():
+    b = backend(**{"abort-timeout": "0.5"})
+    b._client = StalledAbortClient()
+    sink = b.open_sink("big")
+    feed(sink, b"\0" * (9 * MiB))
+    t0 = time.monotonic()
+    left = sink.abort()
+    assert time.monotonic() - t0 < 2.0
+    assert len(left) == 1 and "unfinished upload of s3://bkt/r/P/big" in left[0] and "no answer" in left[0]
+    assert sink.abort() == left  # a second abort neither waits nor forgets
+    b._client.release.set()
+
+
+def test_each_answer_of_the_store_gives_a_rollback_under_way_abort_timeout_more():
+    b = backend(**{"abort-timeout": "2"})
+    first = b.abort_deadline()
+    assert first - time.monotonic() <= 2.0
+    time.sleep(0.2)
+    b._store_answered()
+    assert b.abort_deadline() > first
+
+
+def test_deadline_keys_are_seconds_and_attempts_are_bounded():
+    p = aws.parse_params({"bucket": "b", "root": "r"}, "p")
+    assert (p["connect-timeout"], p["read-timeout"], p["max-attempts"], p["abort-timeout"]) == (20, 120, 5, 5)
+    p = aws.parse_params({"bucket": "b", "root": "r", "read-timeout": "2.5", "max-attempts": 2}, "p")
+    assert p["read-timeout"] == 2.5 and p["max-attempts"] == 2
+    for bad in ({"read-timeout": 0}, {"connect-timeout": -1}, {"abort-timeout": 7200}, {"max-attempts": 0},
+                {"read-timeout": "soon"}):
+        with pytest.raises(ConfigError):
+            aws.parse_params(dict({"bucket": "b", "root": "r"}, **bad), "p")
