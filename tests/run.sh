@@ -64,6 +64,8 @@ APT_PACKAGES=(
     unbound dnsutils           # DNSSEC lab (tests/helpers/dnssec_lab.py), dig in core.json
     ceph-mon ceph-osd radosgw ceph-common   # S3 on Ceph RGW (tests/helpers/ceph_rgw.sh)
     systemd-container debootstrap openssh-client iproute2   # fleet (tests/fleet)
+    prometheus prometheus-node-exporter   # promtool check/test rules, node_exporter + Prometheus end to end (test_alerts.py)
+    chromium chromium-driver   # the fleet report's HTML rendered headless (test_report_playbook.py)
 )
 # --- end of APT_PACKAGES ---------------------------------------------------
 

@@ -39,6 +39,18 @@ last success survive a failed run. Gauges, labels ``task`` and ``type``:
   clock: alert on > 0, such a copy sorts newest and holds a rotation slot)
 - restore-drill tasks: palhm_task_bytes and palhm_task_objects (read and
   verified by the last drill; 0 when it failed)
+- backup tasks that store, after each of their runs (the copies ``palhm
+  status`` counts: complete, PREFIX not in the future):
+  palhm_task_newest_copy_timestamp_seconds (0: no complete copy),
+  palhm_task_newest_copy_bytes, palhm_task_previous_copy_bytes (0: fewer
+  than two copies)
+- every task of the config, at every write: palhm_task_max_age_seconds (only
+  while max-age is set); a task without any series yet gets
+  palhm_task_last_run_timestamp_seconds 0 and the last success/failure
+  timestamps 0 ("never run"), and no palhm_task_success
+
+The alert rules and dashboard shipped in extras/ are built on these names
+(tests/functional/test_alerts.py checks both against this list).
 """
 
 from __future__ import annotations
@@ -74,6 +86,11 @@ METRICS = (
     ("palhm_task_objects", "Objects stored (restore drill: verified) by the last run (0 when it failed)."),
     ("palhm_task_copies", "Complete copies on the backend after the last run."),
     ("palhm_task_future_copies", "Copies whose PREFIX is dated in the future (the clock was ahead)."),
+    ("palhm_task_max_age_seconds", "The task's max-age in seconds (only when set)."),
+    ("palhm_task_newest_copy_timestamp_seconds",
+     "Unix time (PREFIX) of the newest complete copy not dated in the future (0: none)."),
+    ("palhm_task_newest_copy_bytes", "Size of the newest complete copy (0: none)."),
+    ("palhm_task_previous_copy_bytes", "Size of the complete copy before the newest (0: none)."),
 )
 _METRIC_NAMES = set(name for name, _help in METRICS)
 
@@ -300,21 +317,48 @@ def render_metrics(series):
     return "\n".join(out) + "\n"
 
 
-def _copies_after(rt, task, result):
-    """Complete copies a backup task's backend holds now, or None."""
-    if isinstance(result, dict) and isinstance(result.get("copies"), int):
-        return result["copies"]
+def _copy_values(rt, task, ended):
+    """The copy series of a backup task after a run: {metric: value}, empty
+    when its copies cannot be listed (the previous values stay)."""
+    from .status import copy_summary
     make = getattr(task, "make_backend", None)
     if make is None:
-        return None
+        return {}
     try:
-        backend = make()
-        if not backend.stores:
-            return 0
-        return sum(1 for c in backend.list_copies() if c.state == "complete")
+        if not make().stores:
+            return {"palhm_task_copies": 0}
     except Exception as e:  # noqa: B902 - metrics are best effort
         _warn(rt, "task %s: metrics: cannot count the copies: %s" % (task.id, e))
-        return None
+        return {}
+    summary = copy_summary(task, ended)
+    if summary is None:
+        return {}
+    if summary["error"]:
+        _warn(rt, "task %s: metrics: cannot count the copies: %s" % (task.id, summary["error"]))
+        return {}
+    newest = summary["newest"]
+    sizes = summary["sizes"]
+    return {"palhm_task_copies": summary["copies"],
+            "palhm_task_newest_copy_timestamp_seconds":
+                0 if newest is None or newest["age"] is None else round(ended - newest["age"]),
+            "palhm_task_newest_copy_bytes": sizes[-1]["size"] if sizes else 0,
+            "palhm_task_previous_copy_bytes": sizes[-2]["size"] if len(sizes) > 1 else 0}
+
+
+def config_values(series, cfg):
+    """Series every task of `cfg` carries whether or not it ran: its max-age,
+    and "never run" (zero timestamps) for a task without any series yet."""
+    for task in getattr(cfg, "tasks", {}).values():
+        values = series.setdefault((task.id, task.type), {})
+        if not values:
+            for name in ("palhm_task_last_run_timestamp_seconds", "palhm_task_last_success_timestamp_seconds",
+                         "palhm_task_last_failure_timestamp_seconds"):
+                values[name] = 0
+        if getattr(task, "max_age", None) is not None:
+            values["palhm_task_max_age_seconds"] = task.max_age
+        else:
+            values.pop("palhm_task_max_age_seconds", None)
+    return series
 
 
 def _future_after(rt, task, result):
@@ -351,9 +395,7 @@ def run_values(rt, task, result, error, started, ended, previous):
         values["palhm_task_bytes"] = result.get("bytes", 0) if ok and isinstance(result, dict) else 0
         values["palhm_task_objects"] = len(objs) if isinstance(objs, list) else 0
     if task.type == "backup":
-        copies = _copies_after(rt, task, result)
-        if copies is not None:
-            values["palhm_task_copies"] = copies
+        values.update(_copy_values(rt, task, ended))
         future = _future_after(rt, task, result)
         if future is not None:
             values["palhm_task_future_copies"] = future
@@ -376,6 +418,7 @@ def write_metrics(rt, path, task, result, error, started, ended):
         series = read_metrics(path)
         key = (task.id, task.type)
         series[key] = run_values(rt, task, result, error, started, ended, series.get(key, {}))
+        config_values(series, getattr(rt, "config", None))
         text = render_metrics(series)
         # Not *.prom: node_exporter's textfile collector must never read it.
         tmp = "%s.%d.tmp" % (path, os.getpid())
