@@ -68,9 +68,9 @@ def fleet(tmp_path):
                                                      "routine": [bad.palhm.stage("true")]}]})
     bad.run("backup")
     bad.run("job")
-    # The dump shrinks to a quarter, then the backup fails.
-    bad.palhm.write_config({"tasks": [bad.backup(size=500), {"id": "job", "type": "routine",
-                                                               "routine": [bad.palhm.stage("false")]}]})
+    # The dump shrinks to a quarter, and the routine starts failing.
+    failing_job = {"id": "job", "type": "routine", "routine": [bad.palhm.stage("false")]}
+    bad.palhm.write_config({"tasks": [bad.backup(size=500), failing_job]})
     bad.run("backup")
     bad.run("job", code=1)
     fresh = hosts["fresh"] = Host(tmp_path, "fresh")

@@ -165,14 +165,14 @@ def sizes_svg(sizes, shrink_ratio=DEFAULT_SHRINK_RATIO, width=120, height=28):
     top = max(sizes) or 1
     n = len(sizes)
     step = float(width) / n
-    bar = max(1.0, step * 0.8)
+    bar_width = max(1.0, step * 0.8)
     parts = []
     for i, size in enumerate(sizes):
         h = max(1.0, (height - 2) * float(size) / top)
         shrank = i > 0 and sizes[i - 1] and size < shrink_ratio * sizes[i - 1]
         cls = "shrank" if shrank else ("newest" if i == n - 1 else "copy")
         parts.append('<rect class="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s</title></rect>'
-                     % (cls, i * step, height - h, bar, h, _e(human_size(size))))
+                     % (cls, i * step, height - h, bar_width, h, _e(human_size(size))))
     label = "sizes of the %d kept copies, oldest first: %s" % (n, ", ".join(human_size(s) for s in sizes))
     return ('<svg class="sizes" width="%d" height="%d" viewBox="0 0 %d %d" '
             'role="img" aria-label="%s">%s</svg>' % (width, height, width, height, _e(label), "".join(parts)))
@@ -241,8 +241,8 @@ def render_html(doc):
                '<th>Sizes of the kept copies</th><th>Last drill</th><th>Reason, last error</th></tr></thead><tbody>')
     for h in doc["hosts"]:
         if not h["tasks"]:
-            out.append('<tr class="host-first" data-host="%s" data-task="" data-verdict="%s">' % (_e(h["host"]),
-                                                                                                _e(h["verdict"])))
+            out.append('<tr class="host-first" data-host="%s" data-task="" data-verdict="%s">'
+                       % (_e(h["host"]), _e(h["verdict"])))
             out.append('<th scope="row">%s</th><td></td><td></td>' % _e(h["host"]))
             out.append('<td class="verdict"><span class="v-%s">%s</span></td>' % (_e(h["verdict"]), _e(h["verdict"])))
             out.append('<td colspan="7"></td><td class="reason">%s</td></tr>' % _e(h["reason"]))
