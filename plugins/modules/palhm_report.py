@@ -77,18 +77,11 @@ options:
         description: Send only when something is not C(ok).
         type: bool
         default: false
+extends_documentation_fragment:
+  - palhm.palhm.common
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Builds the report and returns it; writes and sends nothing.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 requirements:
   - boto3 (only for O(mail.mua=aws-sns))
 seealso:
@@ -172,8 +165,7 @@ import json
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.palhm.palhm.plugins.module_utils.common import run_engine
+from ansible_collections.palhm.palhm.plugins.module_utils._module import PalhmModule
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm import report as palhm_report
 from ansible_collections.palhm.palhm.plugins.module_utils.palhm.backends.base import parse_duration
 
@@ -183,11 +175,12 @@ def _write(module, path, data):
     with open(tmp, "wb") as f:
         f.write(data)
     os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
+    module.module.atomic_move(tmp, path)
 
 
 def main():
-    module = AnsibleModule(
+    module = PalhmModule(
+        config=False, task=False,
         argument_spec=dict(
             statuses=dict(type="dict", required=True),
             dest=dict(type="path", required=True),
@@ -201,12 +194,13 @@ def main():
                 only_when_not_ok=dict(type="bool", default=False),
             )),
         ),
-        supports_check_mode=True,
     )
     p = module.params
     dest = p["dest"]
     json_path = os.path.join(dest, "palhm-report.json")
     html_path = os.path.join(dest, "palhm-report.html")
+
+    module.hide(((p["mail"] or {}).get("mua_param") or {}).get("password"))
 
     def work():
         max_age = None if p["max_age"] is None else parse_duration(p["max_age"], "max_age")
@@ -215,9 +209,7 @@ def main():
             mail = p["mail"]
             spec = palhm_report.mail_spec({"mua": mail["mua"], "mua-param": mail["mua_param"] or {},
                                            "mail-to": mail["to"]})
-            for secret in (spec.mua_param.get("password"),):
-                if secret:
-                    module.no_log_values.add(secret)
+            module.hide(spec.mua_param.get("password"))
         doc = palhm_report.build(p["statuses"], time.time(), title=p["title"], max_age=max_age,
                                  shrink_ratio=p["shrink_ratio"])
         summary = palhm_report.render_text(doc, html_path)
@@ -238,7 +230,7 @@ def main():
             result["sent"] = True
         return result
 
-    result = run_engine(module, work)
+    result = module.run(work)
     module.exit_json(**result)
 
 
