@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
-import os
 import time
 from dataclasses import dataclass
 
@@ -25,7 +24,6 @@ from .runtime import VL_DEBUG, VL_INFO, VL_WARNING, Task, host_lock, lock_is_hel
 BACKENDS = {"null": null, "localfs": localfs, "aws-s3": aws}
 DEFAULT_GROUP = "default"
 MANIFEST_FORMAT = "palhm-manifest/1"
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -344,28 +342,24 @@ class BackupTask(Task):
         label = "object %s" % obj.path
         t0 = time.monotonic()
         sink = backend.open_sink(obj.path, obj.alloc_size)
-        stdout = sink.fd if sink.fd is not None else STDOUT_PIPE
-        pipe = Pipeline(obj.stages, label, stdout, rt)
+        # Every backend is fed by palhm from a pipe (the original's sink was
+        # dd): what is stored is exactly what was hashed, a stage cannot seek
+        # back or truncate it, and palhm's own write errors fail the object.
+        pipe = Pipeline(obj.stages, label, STDOUT_PIPE, rt)
         holder["pipeline"] = pipe
         feed_error = None
         try:
             pipe.start()
             rt.log(VL_DEBUG, "%s: started %s" % (label, " | ".join(" ".join(redact.argv(s.argv)) for s in obj.stages)))
-            if pipe.out_fd is not None:
-                while True:
-                    data = os.read(pipe.out_fd, CHUNK)
-                    if not data:
-                        break
-                    try:
-                        sink.feed(data)
-                    except BaseException as e:
-                        feed_error = e
-                        pipe.close_out()
-                        pipe.terminate(grace=2.0)
-                        break
+            try:
+                pipe.pump(sink.feed)
+            except BaseException as e:  # noqa: B902 - re-raised below, once the pipeline is stopped
+                feed_error = e
+                pipe.close_out()
+                pipe.terminate(grace=2.0)
             stage_results = pipe.wait()
             if feed_error is not None:
-                if isinstance(feed_error, PalhmError):
+                if isinstance(feed_error, (PalhmError, KeyboardInterrupt, SystemExit)):
                     raise feed_error
                 raise BackendError("%s: storing failed: %s" % (label, feed_error)) from feed_error
             err = pipe.failure(stage_results)

@@ -8,32 +8,32 @@ A copy is made in ``ROOT/PREFIX.palhm-partial`` and renamed to ``ROOT/PREFIX``
 after its manifest was written and everything was fsync'ed, so a crash at any
 moment leaves either a ``.palhm-partial`` leftover or a complete copy. Copies
 being removed are first renamed to ``.palhm-deleting``. The last stage of an
-object's pipeline writes straight into the object's file; a thread hashes the
-file right behind the writer, while the data is still in the page cache.
+object's pipeline writes into a pipe; palhm reads it, hashes and writes the
+object's file (as the original's ``dd`` sink did), so only palhm ever writes
+an object: a stage that seeks, reopens /dev/stdout or leaves a child writing
+after it exited cannot change what was hashed, and a write error (ENOSPC,
+EIO) fails the object instead of being swallowed by a stage.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
 import shutil
 import stat
-import threading
 
 from .. import schema
 from ..errors import BackendError, ConfigError
 from . import owner as owner_mod
 from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
-                   Copy, ObjectInfo, Sink, Unreadable, classify_manifest, is_original_prefix, manifest_owner,
+                   Copy, HashingSink, ObjectInfo, Unreadable, classify_manifest, is_original_prefix, manifest_owner,
                    parse_manifest_bytes, parse_retention)
 
 PARTIAL = ".palhm-partial"
 OWNER_NAME = ".palhm-partial-owner.json"  # the in-progress mark (owner.py) inside a partial copy
 DELETING = ".palhm-deleting"
-CHUNK = 1 << 20
 MAX_BLOCK_SIZE = 1 << 30  # dd's bs= is a buffer in memory: more than 1 GiB is a typo
 
 
@@ -45,75 +45,47 @@ def _fsync_dir(path):
         os.close(fd)
 
 
-class FollowHasher(threading.Thread):
-    """Hashes a file while another process appends to it."""
+class FileSink(HashingSink):
+    """An object's file, written by palhm with what it reads from the
+    pipeline (fd is None: no stage gets the file)."""
 
-    def __init__(self, path):
-        super().__init__(daemon=True)
-        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        self.writer_done = threading.Event()
-        self.hash = hashlib.sha256()
-        self.size = 0
-        self.error = None
-
-    def run(self):
-        try:
-            while True:
-                data = os.read(self.fd, CHUNK)
-                if data:
-                    self.hash.update(data)
-                    self.size += len(data)
-                elif self.writer_done.is_set():
-                    data = os.read(self.fd, CHUNK)
-                    if not data:
-                        break
-                    self.hash.update(data)
-                    self.size += len(data)
-                else:
-                    self.writer_done.wait(0.005)
-        except OSError as e:
-            self.error = e
-        finally:
-            os.close(self.fd)
-
-    def result(self):
-        self.writer_done.set()
-        self.join()
-        if self.error is not None:
-            raise BackendError("cannot read back for hashing: %s" % self.error)
-        return self.size, self.hash.hexdigest()
-
-
-class FileSink(Sink):
     def __init__(self, path, fmode):
+        super().__init__()
         self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        os.fchmod(self.fd, fmode)
-        self.hasher = FollowHasher(path)
-        self.hasher.start()
+        self._out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.fchmod(self._out, fmode)
+
+    def write(self, data):
+        view = memoryview(data)
+        while len(view):
+            try:
+                n = os.write(self._out, view)
+            except OSError as e:
+                raise _backend_error("cannot write %s" % self.path, e) from None
+            if n <= 0:  # pragma: no cover - write(2) returns > 0 or fails
+                raise BackendError("cannot write %s: the write stored nothing" % self.path)
+            view = view[n:]  # a short write (a disk filling up): the rest next
 
     def finish(self):
         try:
-            size, digest = self.hasher.result()
-            os.fsync(self.fd)
+            os.fsync(self._out)
         except OSError as e:
             raise _backend_error("cannot write %s" % self.path, e) from None
         finally:
             self._close()
-        return ObjectInfo(size, digest)
+        return ObjectInfo(self.size, self.hash.hexdigest())
 
     def _close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        if self._out is not None:
+            os.close(self._out)
+            self._out = None
 
     def abort(self):
-        self.hasher.writer_done.set()
         self._close()
 
     def no_space(self):
         try:
-            st = os.fstatvfs(self.fd) if self.fd is not None else os.statvfs(os.path.dirname(self.path))
+            st = os.fstatvfs(self._out) if self._out is not None else os.statvfs(os.path.dirname(self.path))
         except OSError:
             return False
         return st.f_bavail == 0 or st.f_favail == 0
