@@ -44,6 +44,7 @@ SCENARIOS = {
     "secrets-and-dirs": ("scen_secrets_dirs", "secrets_and_dirs", (), 2, 30, 1),
     "history": ("scen_history", "history", (), 2, 10, 2),
     "ownership": ("scen_ownership", "ownership", (), 2, 20, 1),
+    "hostile-stages": ("scen_hostile", "hostile", (), 8, 40, 8),
 }
 
 

@@ -12,6 +12,9 @@ import shutil
 from pathlib import Path
 
 INT_OPTS_WHY = "mailx int-opts passwords are neither known secrets nor recognised as NAME=VALUE or URL passwords"
+SIGNAL_WHY = "ec \"<2\" is read as (-inf, 1]: a stage killed by SIGKILL (-9) is accepted"
+STAGE_WRITES_WHY = ("the last stage writes the object file itself and palhm hashes it when the stage exits "
+                    "(the old sink)")
 EMPTY_TASK_WHY = "a backup task without objects is accepted (an empty copy rotates real ones away)"
 
 # name -> (scenario it must break, why, [(file, old, new)])
@@ -46,9 +49,10 @@ DEFECTS = {
                            ("backends/localfs.py", "            os.rename(self.partial, final)\n",
                             "            pass\n"),
                        ]),
-    "no-pdeathsig": ("kills-localfs", "stages do not die with palhm (no PR_SET_PDEATHSIG)", [
+    "no-pdeathsig": ("kills-localfs", "stages do not die with palhm (no PR_SET_PDEATHSIG, no guard process)", [
         ("pipeline.py", "            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)\n",
          "            pass\n"),
+        ("pipeline.py", "            _Guard.register(pgid)\n", "            pass\n"),
     ]),
     "s3-no-marker": ("kills-s3", "aws-s3 begin() does not write the in-progress marker", [
         ("backends/aws.py", "            self._sinks = []\n        self._put_marker(prefix)\n",
@@ -88,7 +92,7 @@ DEFECTS = {
         ("backends/base.py", "        if part == \"..\":\n", "        if False:\n"),
     ]),
     "fmode-ignored": ("safety", "localfs objects keep the creation mode (umask) instead of fmode", [
-        ("backends/localfs.py", "        os.fchmod(self.fd, fmode)\n", "        pass\n"),
+        ("backends/localfs.py", "        os.fchmod(self._out, fmode)\n", "        pass\n"),
     ]),
     "secret-in-config": ("safety", "`palhm config` shows the S3 secret key", [
         ("backends/aws.py", "        out[\"credentials\"] = \"backend-param (hidden)\"",
@@ -130,6 +134,40 @@ DEFECTS = {
                               ("backends/localfs.py", "                if is_original_prefix(name):\n",
                                "                if True:\n"),
                           ]),
+    "signal-death-accepted": ("hostile-stages", SIGNAL_WHY, [
+        ("execs.py", "returncode is not None and returncode >= 0 and self.low <= returncode",
+         "returncode is not None and self.low <= returncode"),
+        ("execs.py", "{\"<\": (EC_MIN, n - 1), \"<=\": (EC_MIN, n),", "{\"<\": (-EC_MAX, n - 1), \"<=\": (-EC_MAX, n),"),
+    ]),
+    "stage-writes-object": ("hostile-stages", STAGE_WRITES_WHY, [
+        ("backup.py", "pipe = Pipeline(obj.stages, label, STDOUT_PIPE, rt)",
+         "pipe = Pipeline(obj.stages, label, getattr(sink, \"_out\", None) or STDOUT_PIPE, rt)"),
+        ("pipeline.py", "        fd = self.out_fd\n        poller = select.poll()\n",
+         "        fd = self.out_fd\n        if fd is None:\n            return\n        poller = select.poll()\n"),
+        ("backends/localfs.py", "        return ObjectInfo(self.size, self.hash.hexdigest())\n",
+         "        return ObjectInfo(os.path.getsize(self.path), __import__(\"hashlib\").sha256(\n"
+         "            open(self.path, \"rb\").read()).hexdigest())\n"),
+    ]),
+    "late-data-dropped": ("hostile-stages", "the stream is cut when the last stage exits (a child's late output is lost)", [
+        ("pipeline.py", "            except BlockingIOError:\n                self.stop_on_failure()\n",
+         "            except BlockingIOError:\n                if self.procs[-1].poll() is not None:\n"
+         "                    return\n                self.stop_on_failure()\n"),
+    ]),
+    "write-error-swallowed": ("hostile-stages", "localfs ignores its own write errors (ENOSPC)", [
+        ("backends/localfs.py",
+         "            except OSError as e:\n                raise _backend_error(\"cannot write %s\" % self.path, e) from None\n",
+         "            except OSError:\n                return\n"),
+    ]),
+    "no-process-group": ("hostile-stages", "stages stay in palhm's process group: only direct children are signalled", [
+        ("pipeline.py", "        try:\n            os.setpgid(0, pgid)\n", "        try:\n            pass\n"),
+    ]),
+    "no-guard": ("hostile-stages", "no guard process: a kill -9 of palhm orphans the stages' children", [
+        ("pipeline.py", "            _Guard.register(pgid)\n", "            pass\n"),
+    ]),
+    "failure-waits": ("hostile-stages", "a failing stage does not stop the others (palhm waits for them all)", [
+        ("pipeline.py", "            if rc is not None and not exe.ec.accepts(rc) and not is_sigpipe(rc):\n",
+         "            if False:\n"),
+    ]),
     "comment-keys-refused": ("migration", "keys starting with _, # or // are unknown-key errors", [
         ("schema.py", "        if key not in allowed and not is_comment_key(key):\n",
          "        if key not in allowed:\n"),
