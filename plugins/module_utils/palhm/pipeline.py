@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
-import errno
 import os
 import select
 import selectors
