@@ -5,12 +5,15 @@
 
 Measured in the same run, on the same input (a file of mixed compressible data
 in the page cache):
-  * shell:  cat FILE | zstd -1 > OUT             (sh -c, the baseline)
-  * cli:    palhm run  (same pipeline, localfs backend, manifest + SHA-256)
-  * module: ansible localhost -m palhm.palhm.palhm_backup (when ansible is on PATH)
+  * shell:         cat FILE | zstd -1 > OUT                      (sh -c, the baseline)
+  * shell+sha256:  cat FILE | zstd -1 | tee OUT | sha256sum      (the same, hashed: coreutils)
+  * shell+openssl: cat FILE | zstd -1 | tee OUT | openssl dgst -sha256   (hashed at OpenSSL speed)
+  * cli:           palhm run  (same pipeline, localfs backend, manifest + SHA-256)
+  * module:        ansible localhost -m palhm.palhm.palhm_backup (when ansible is on PATH)
 It prints the median wall time and CPU time (user+sys of everything) of each,
-the palhm/shell ratios, palhm's own peak RSS for several object sizes (it must
-not grow with the size), and the speed-up of 4 independent objects with
+the ratios against the plain shell pipeline and against shell+openssl (what
+palhm does: store and hash), palhm's own peak RSS for several object sizes (it
+must not grow with the size), and the speed-up of 4 independent objects with
 nb-workers 2 over nb-workers 1.
 """
 
@@ -82,6 +85,8 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workdir", default=None)
+    ap.add_argument("--no-module", action="store_true", help="skip the palhm_backup module row")
+    ap.add_argument("--no-workers", action="store_true", help="skip the nb-workers speed-up")
     args = ap.parse_args()
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
@@ -94,31 +99,44 @@ def main():
         conf = os.path.join(work, "palhm.json")
         config(conf, root, [("data.zst", src)])
         py = sys.executable
-        shell = ["sh", "-c", 'cat "$1" | zstd -1 -q -T1 > "$2"', "sh", src, os.path.join(work, "shell.zst")]
+        out = os.path.join(work, "shell.zst")
+        shells = {
+            "shell": ["sh", "-c", 'cat "$1" | zstd -1 -q -T1 > "$2"', "sh", src, out],
+            "shell+sha256": ["sh", "-c", 'cat "$1" | zstd -1 -q -T1 | tee "$2" | sha256sum', "sh", src, out],
+            "shell+openssl": ["sh", "-c", 'cat "$1" | zstd -1 -q -T1 | tee "$2" | openssl dgst -sha256', "sh",
+                              src, out],
+        }
         cli = [py, "-c", RSS_WRAPPER, "-q", "-f", conf, "run", "bench"]
-        ansible = shutil.which("ansible")
+        ansible = None if args.no_module else shutil.which("ansible")
         module = None
         if ansible:
             margs = json.dumps({"config": conf, "task": "bench"})
             module = [ansible, "localhost", "-m", "palhm.palhm.palhm_backup", "-a", margs,
                       "-e", "ansible_python_interpreter=" + py]
-        results = {"shell": [], "cli": [], "module": []}
+        names = list(shells) + ["cli", "module"]
+        results = {name: [] for name in names}
         for _round in range(args.rounds):
             # Interleaved so drift of a noisy machine hits all alike.
-            results["shell"].append(timed(shell, env))
+            for name, argv in shells.items():
+                results[name].append(timed(argv, env))
             results["cli"].append(timed(cli, env))
             if module:
                 results["module"].append(timed(module, env))
-        base_wall = median([x[0] for x in results["shell"]])
-        base_cpu = median([x[1] for x in results["shell"]])
-        print("backup of %d MiB through `cat | zstd -1`, %d rounds, medians:" % (args.size_mib, args.rounds))
-        print("%-8s %9s %9s %11s %10s" % ("how", "wall s", "cpu s", "wall ratio", "cpu ratio"))
-        for name in ("shell", "cli", "module"):
-            if not results[name]:
+        med = {name: (median([x[0] for x in results[name]]), median([x[1] for x in results[name]]))
+               for name in names if results[name]}
+        base_wall, base_cpu = med["shell"]
+        hashed_wall, hashed_cpu = med["shell+openssl"]
+        print("backup of %d MiB through `cat | zstd -1`, %d rounds, medians; load average %s:"
+              % (args.size_mib, args.rounds, " ".join("%.2f" % x for x in os.getloadavg())))
+        print("%-14s %9s %9s %11s %10s %17s" % ("how", "wall s", "cpu s", "wall ratio", "cpu ratio",
+                                               "cpu vs +openssl"))
+        for name in names:
+            if name not in med:
                 continue
-            w = median([x[0] for x in results[name]])
-            c = median([x[1] for x in results[name]])
-            print("%-8s %9.3f %9.3f %11.3f %10.3f" % (name, w, c, w / base_wall, c / base_cpu))
+            w, c = med[name]
+            print("%-14s %9.3f %9.3f %11.3f %10.3f %17.3f" % (name, w, c, w / base_wall, c / base_cpu,
+                                                          c / hashed_cpu))
+        print("(ratios: against `shell`; last column: CPU against `shell+openssl`, %.3f s wall)" % hashed_wall)
 
         print("\npalhm peak RSS by object size (palhm process only):")
         for mib in (64, 256, args.size_mib):
@@ -129,6 +147,8 @@ def main():
             print("  %5d MiB object: %6.1f MiB" % (mib, rss / 1024.0))
             os.unlink(small)
 
+        if args.no_workers:
+            return
         quarter = max(64, args.size_mib // 4)
         srcs = []
         for i in range(4):

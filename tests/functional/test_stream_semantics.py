@@ -233,7 +233,8 @@ def test_a_failing_stage_stops_the_others_and_their_children_at_once(palhm):
 
 
 def test_kill_9_of_palhm_leaves_no_orphan_writing_into_the_partial_copy(palhm):
-    writer = grandchildren_stage(palhm, "(while :; do echo tick; sleep 0.05; done) | cat")
+    # The writers die of SIGPIPE once palhm is gone; `sleep 30 | cat` would not.
+    writer = grandchildren_stage(palhm, "sleep 30 | cat & (while :; do echo tick; sleep 0.05; done) | cat")
     backup_config(palhm, [{"path": "ticks", "pipeline": [writer]}])
     proc = palhm.start("run", "backup")
     assert wait_for(lambda: palhm.partials() and len(palhm.children()) >= 3), "the stage did not start"

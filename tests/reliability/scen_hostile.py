@@ -10,7 +10,7 @@ real programs do, in turn:
   enospc     a stage that swallows ENOSPC on a full 4 MiB tmpfs, then frees space
   cancel     SIGTERM of `palhm run` whose stage is `sh -c "sleep 30 | cat"`
   failure    a stage fails while another one's children hold the pipes
-  kill9      kill -9 of palhm while a stage's children keep writing
+  kill9      kill -9 of palhm while a stage's children keep writing (or sleeping)
 
 Invariants, every run: a copy listed complete verifies and holds exactly the
 stream the pipeline produced; a failed or cancelled run leaves no complete
@@ -191,7 +191,8 @@ def _signalled(st, kind, probs, before):
     if kind == "cancel":
         cfg = st.config([("slow", [st.sh("sleep 30 | cat")])])
     else:
-        cfg = st.config([("ticks", [st.sh("(while :; do echo tick; sleep 0.05; done) | cat")])])
+        # Writers die of SIGPIPE once palhm is gone; `sleep 30 | cat` would not.
+        cfg = st.config([("ticks", [st.sh("sleep 30 | cat & (while :; do echo tick; sleep 0.05; done) | cat")])])
     proc = p.start("-q", "run", "backup", config=cfg)
     if not wait_for(lambda: len(p.children()) >= 3 or proc.poll() is not None, 30):
         probs.append("%s: the stage did not start" % kind)
