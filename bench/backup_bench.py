@@ -128,14 +128,14 @@ def main():
         hashed_wall, hashed_cpu = med["shell+openssl"]
         print("backup of %d MiB through `cat | zstd -1`, %d rounds, medians; load average %s:"
               % (args.size_mib, args.rounds, " ".join("%.2f" % x for x in os.getloadavg())))
-        print("%-14s %9s %9s %11s %10s %17s" % ("how", "wall s", "cpu s", "wall ratio", "cpu ratio",
-                                               "cpu vs +openssl"))
+        head = ("how", "wall s", "cpu s", "wall ratio", "cpu ratio", "cpu vs +openssl")
+        print("%-14s %9s %9s %11s %10s %17s" % head)
         for name in names:
             if name not in med:
                 continue
             w, c = med[name]
-            print("%-14s %9.3f %9.3f %11.3f %10.3f %17.3f" % (name, w, c, w / base_wall, c / base_cpu,
-                                                          c / hashed_cpu))
+            row = (name, w, c, w / base_wall, c / base_cpu, c / hashed_cpu)
+            print("%-14s %9.3f %9.3f %11.3f %10.3f %17.3f" % row)
         print("(ratios: against `shell`; last column: CPU against `shell+openssl`, %.3f s wall)" % hashed_wall)
 
         print("\npalhm peak RSS by object size (palhm process only):")

@@ -144,8 +144,8 @@ DEFECTS = {
     "stage-writes-object": ("hostile-stages", STAGE_WRITES_WHY, [
         ("backup.py", "pipe = Pipeline(obj.stages, label, STDOUT_PIPE, rt)",
          "pipe = Pipeline(obj.stages, label, getattr(sink, \"_out\", None) or STDOUT_PIPE, rt)"),
-        ("pipeline.py", "        fd = self.out_fd\n        poller = select.poll()\n",
-         "        fd = self.out_fd\n        if fd is None:\n            return\n        poller = select.poll()\n"),
+        ("pipeline.py", "        fd = self.out_fd\n        os.set_blocking(fd, False)",
+         "        fd = self.out_fd\n        if fd is None:\n            return\n        os.set_blocking(fd, False)"),
         ("backends/localfs.py", "        return ObjectInfo(self.size, self.hash.hexdigest())\n",
          "        return ObjectInfo(os.path.getsize(self.path), __import__(\"hashlib\").sha256(\n"
          "            open(self.path, \"rb\").read()).hexdigest())\n"),

@@ -342,7 +342,6 @@ class Pipeline:
             if prev_read is not None:
                 if self.stdout == STDOUT_PIPE:
                     self.out_fd = prev_read
-                    os.set_blocking(self.out_fd, False)
                 else:  # STDOUT_CAPTURE
                     exe = self.stages[-1]
                     self.stdout_tail = _Tail(self._forward(exe.vl_stdout, self.rt.stdout if self.rt else None))
@@ -409,6 +408,7 @@ class Pipeline:
         buf = bytearray(chunk)
         view = memoryview(buf)
         fd = self.out_fd
+        os.set_blocking(fd, False)  # poll between reads: a stop or a failed stage is seen at once
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         since_check = 0
