@@ -152,3 +152,31 @@ def test_a_store_stalled_from_the_start_fails_the_run_within_one_request_budget(
     assert elapsed < 2 * (1 + 2) + 1 + SLACK, "failed after %.1f s: %s" % (elapsed, proc.stderr)
     assert_one_clear_message(story, proc.stderr)
     assert story.keys() == []
+
+
+def test_sigterm_while_a_stalled_store_holds_the_first_listing_exits_4_at_once(story):
+    story.proxy.stall()
+    conf = story.config([streaming_object(story, total=1 << 20)])  # the default deadlines (minutes)
+    proc = story.start(conf, "run", "backup")
+    try:
+        # palhm is inside the run (signals are cancellations) once it waits on the store.
+        assert wait_for(lambda: story.proxy.counts["stalled_connections"] or proc.poll() is not None,
+                        timeout=60), "palhm never reached the store"
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            stderr = proc.communicate(timeout=120)[1]
+        except Exception:  # noqa: BLE001 - reported below
+            stderr = "still running after 120 s"
+        elapsed = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    print("exit %s %.1f s after SIGTERM at the start:\n%s" % (proc.returncode, elapsed, stderr))
+    assert proc.returncode == 4, stderr
+    assert elapsed < 1 + SLACK, stderr
+    assert "cancel" in stderr.lower()
+    assert_one_clear_message(story, stderr)
+    assert story.keys() == []

@@ -217,6 +217,7 @@ class BackupTask(Task):
     def run(self, rt):
         started = time.time()
         backend = self.make_backend()
+        backend.cancelled = rt.cancelled
         with host_lock("root-" + backend.lock_key(), "a backup into %s" % backend.location()):
             copies = backend.list_copies() if backend.stores else []
             leftovers = backend.cleanup_leftovers(copies) if backend.stores else []

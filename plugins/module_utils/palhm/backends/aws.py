@@ -56,7 +56,7 @@ import threading
 import time
 
 from .. import schema
-from ..errors import BackendError, ConfigError, MissingLibraryError
+from ..errors import BackendError, CancelledError, ConfigError, MissingLibraryError
 from . import owner as owner_mod
 from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
                    Copy, HashingSink, ObjectInfo, Unreadable, classify_manifest, is_original_prefix,
@@ -1249,6 +1249,45 @@ class S3Sink(HashingSink):
             if why is not None:
                 self.left.append("the unfinished upload of s3://%s/%s (%s)" % (b.bucket, self.key, why))
         return list(self.left)
+
+
+def _unless_cancelled(method):
+    """`method` run in a helper thread while the main thread watches the
+    run's cancel Event: before this run's copy began (nothing of it to roll
+    back, nothing committed), a SIGTERM while the store does not answer the
+    listing or the cleanup of the start ends the run at once instead of
+    after the request's deadlines. Given up, the call is left to its daemon
+    thread: like a kill at that moment, which the design tolerates."""
+    def wrapper(self, *args):
+        ev = self.cancelled
+        if ev is None or self.prefix is not None or threading.current_thread() is not threading.main_thread():
+            return method(self, *args)
+        box = {}
+
+        def run():
+            try:
+                box["result"] = method(self, *args)
+            except BaseException as e:  # noqa: B902 - re-raised in the main thread
+                box["error"] = e
+
+        t = threading.Thread(target=run, name="palhm-s3-start", daemon=True)
+        t.start()
+        while t.is_alive():
+            if ev.is_set():
+                raise CancelledError("cancelled while waiting for %s (%s)" % (self.endpoint(), self.location()))
+            t.join(0.1)
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+# The waits of a run's start (see _unless_cancelled); rotation's listing
+# comes after the commit and is not given up.
+S3Backend.list_copies = _unless_cancelled(S3Backend.list_copies)
+S3Backend.cleanup_leftovers = _unless_cancelled(S3Backend.cleanup_leftovers)
 
 
 def make(params, task_id):

@@ -222,6 +222,7 @@ class Backend:
 
     name = ""
     stores = True  # False for null: nothing is kept, nothing to list or rotate
+    cancelled = None  # the run's cancel Event (set by the runner): waits that may be given up watch it
 
     def __init__(self, params, task_id):
         self.params = params
