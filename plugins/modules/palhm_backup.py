@@ -189,6 +189,12 @@ storage_class_changed:
   returned: success, not in check mode
   type: list
   elements: str
+future_copies:
+  description: Prefixes of the complete (and legacy) copies, the new one included, whose PREFIX is more than 5 minutes
+    ahead of the clock (made while the clock was ahead); each is also warned about.
+  returned: success, not in check mode
+  type: list
+  elements: str
 bytes:
   description: Total bytes stored.
   returned: success, not in check mode
