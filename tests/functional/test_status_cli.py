@@ -142,8 +142,10 @@ def test_the_history_keeps_the_last_50_runs_and_the_last_success_beyond_them(pal
 
 def test_concurrent_runs_of_many_tasks_lose_no_record_and_a_refused_second_run_is_not_one(palhm):
     ids = ["t%d" % i for i in range(6)]
+    release = palhm.tmp / "release-long"
     tasks_config(palhm, *[routine_task(palhm, t, ["sleep", "0.3"]) for t in ids],
-                 routine_task(palhm, "long", ["sleep", "3"]),
+                 routine_task(palhm, "long", ["/bin/sh", "-c", 'while [ ! -e "$1" ]; do sleep 0.05; done', "sh",
+                                              str(release)]),
                  metrics={"path": str(palhm.tmp / "metrics" / "palhm.prom")})
     rounds = 4
     long_run = palhm.start("run", "long")
@@ -158,6 +160,9 @@ def test_concurrent_runs_of_many_tasks_lose_no_record_and_a_refused_second_run_i
     for p in refused:
         p.communicate(timeout=60)
         assert p.returncode == 3
+    # The long run holds its lock until the refused runs are done, however
+    # slowly a loaded machine starts them.
+    release.write_text("go\n")
     long_run.communicate(timeout=60)
     assert long_run.returncode == 0
     for t in ids:
