@@ -348,7 +348,9 @@ def test_a_run_cleans_incomplete_copies_and_unfinished_uploads_but_keeps_the_res
                              "2021-01-03T00:00:00+00:00")
     moto_s3.put(done + "/a", b"abc")
     moto_s3.put(done + "/" + MANIFEST, manifest_for(done, [("a", 3)]))
-    moto_s3.put(crashed + "/" + MARKER, b"{}")
+    # The marker of a run of this host that died (no process has that pid).
+    moto_s3.put(crashed + "/" + MARKER, json.dumps({"task": "backup", "host": os.uname()[1],
+                                                    "pid": 4194305}).encode())
     moto_s3.put(crashed + "/a", b"half")
     moto_s3.put(legacy + "/old.tar", b"made by the original palhm")
     root = moto_s3.root + "/"

@@ -45,6 +45,7 @@ SCENARIOS = {
     "history": ("scen_history", "history", (), 2, 10, 2),
     "ownership": ("scen_ownership", "ownership", (), 2, 20, 1),
     "hostile-stages": ("scen_hostile", "hostile", (), 8, 40, 8),
+    "shared-root": ("scen_shared_root", "shared_root", (), 4, 30, 4),
 }
 
 

@@ -170,6 +170,10 @@ DEFECTS = {
         ("pipeline.py", "            if rc is not None and not exe.ec.accepts(rc) and not is_sigpipe(rc):\n",
          "            if False:\n"),
     ]),
+    "foreign-marks-expire-at-once": ("shared-root", "another host's in-progress copy is taken as dead at once "
+                                     "(no stale-age): one host's cleanup deletes another's work", [
+                                         ("backends/owner.py", "    if age > stale_age:\n", "    if True:\n"),
+                                     ]),
     "comment-keys-refused": ("migration", "keys starting with _, # or // are unknown-key errors", [
         ("schema.py", "        if key not in allowed and not is_comment_key(key):\n",
          "        if key not in allowed:\n"),

@@ -221,8 +221,13 @@ class BackupTask(Task):
         with host_lock("root-" + backend.lock_key(), "a backup into %s" % backend.location()):
             copies = backend.list_copies() if backend.stores else []
             leftovers = backend.cleanup_leftovers(copies) if backend.stores else []
+            for note in getattr(backend, "cleanup_notes", ()):
+                if not note.startswith("removing") or "host" in note:
+                    rt.log(VL_WARNING, "task %s: %s" % (self.id, note))
             for p in leftovers:
                 rt.log(VL_WARNING, "removed incomplete copy %s left by an earlier run" % p)
+            for line in shared_root_warnings(backend, rt.hostname):
+                rt.log(VL_WARNING, "task %s: %s" % (self.id, line))
             for line in future_warnings(copies):
                 rt.log(VL_WARNING, "task %s: %s" % (self.id, line))
             for c in copies:
@@ -380,6 +385,18 @@ class BackupTask(Task):
         rt.log(VL_INFO, "%s: %d bytes in %.2fs" % (label, info.size, duration))
         return {"path": obj.path, "group": obj.group, "size": info.size, "sha256": info.sha256,
                 "duration": duration, "stages": [r.as_dict() for r in stage_results]}
+
+
+def shared_root_warnings(backend, hostname):
+    """A warning when ROOT holds manifests or in-progress marks of other
+    hosts (list_copies() fills backend.root_hosts)."""
+    others = sorted(h for h in getattr(backend, "root_hosts", ()) if h != hostname)
+    if not others:
+        return []
+    return ["backup root %s is shared with other host(s): %s (their manifests or in-progress marks are in it); "
+            "their copies of this task count in its rotation, and their leftovers are removed only after "
+            "stale-age: give each host a root of its own (or this host was renamed)"
+            % (backend.location(), ", ".join(others[:5]) + (", ..." if len(others) > 5 else ""))]
 
 
 def _iso(ts):

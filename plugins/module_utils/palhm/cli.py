@@ -133,10 +133,10 @@ def _human(n):
 
 
 def cmd_list(rt, args, out):
-    from .inspect import list_copies, list_warnings
-    copies = list_copies(rt.config, args.task)
+    from .inspect import listing
+    copies, warnings = listing(rt.config, args.task, rt.hostname)
     if not args.quiet:
-        for line in list_warnings(copies):
+        for line in warnings:
             sys.stderr.write("palhm: warning: %s\n" % line)
     if args.json or args.query is not None:
         _dump(out, copies, args)

@@ -33,6 +33,16 @@ def list_copies(cfg, task_id):
     return [c.as_dict() for c in copies]
 
 
+def listing(cfg, task_id, hostname=None):
+    """(copies of list_copies, warnings about them: copies dated in the
+    future, a root shared with other hosts)."""
+    from .backup import shared_root_warnings  # pylint: disable=import-outside-toplevel
+    import socket  # pylint: disable=import-outside-toplevel
+    backend, copies = copies_of(cfg, task_id)[1:]
+    dicts = [c.as_dict() for c in copies]
+    return dicts, list_warnings(dicts) + shared_root_warnings(backend, hostname or socket.gethostname())
+
+
 def list_warnings(copies):
     """Warnings about listed copies (dicts of list_copies): copies dated in
     the future."""

@@ -200,7 +200,8 @@ def parse_params(raw, path):
         if part in ("", ".", ".."):
             raise ConfigError(schema.join(path, "root"), "must not contain empty, '.' or '..' components, got %s"
                               % schema.show(raw["root"]))
-    params = {"bucket": bucket, "root": root, "retention": parse_retention(raw, path)}
+    params = {"bucket": bucket, "root": root, "retention": parse_retention(raw, path),
+              "stale-age": owner_mod.parse_stale_age(raw, path)}
     params["profile"] = None
     if raw.get("profile") is not None:
         params["profile"] = schema.string(raw["profile"], schema.join(path, "profile"))
@@ -719,27 +720,73 @@ class S3Backend(Backend):
         self.delete_keys([marker_key])
 
     def cleanup_leftovers(self, copies):
-        """Remove this task's incomplete copies (`copies`: list_copies()),
-        and unfinished uploads under this task's copies; never anything of
-        another task or outside this task's copies."""
+        """Remove this task's incomplete copies whose run is dead
+        (owner.leftover_verdict: another host's only past stale-age), and
+        unfinished uploads under this task's other copies; never anything of
+        another task, of a live run or outside this task's copies."""
         removed = []
         current = self.key(self.prefix) if self.prefix else None
-        mine = set(c.prefix for c in copies)
-        for c in copies:
-            if c.state == INCOMPLETE and c.prefix != self.prefix:
-                self._delete_prefix(c.prefix)
-                removed.append(c.prefix)
-        # Unfinished multipart uploads under this task's copies (a kill
-        # between a part and the marker's removal, or parts that landed
-        # after an abort).
+        for c in self.dead_leftovers(copies):
+            self._delete_prefix(c.prefix)
+            removed.append(c.prefix)
+        # Unfinished multipart uploads under this task's copies that are not
+        # being made (a kill between a part and the marker's removal, or parts
+        # that landed after an abort).
+        settled = set(c.prefix for c in copies if c.state != INCOMPLETE) | set(removed)
         for up in list(self._iter_uploads(self.root_key)):
             prefix = up["Key"][len(self.root_key):].split("/", 1)[0]
-            if prefix not in mine or (current and up["Key"].startswith(current)):
+            if prefix not in settled or (current and up["Key"].startswith(current)):
                 continue
             self._abort_upload(up["Key"], up["UploadId"])
             if prefix not in removed:
                 removed.append(prefix)
         return removed
+
+    def check_before_commit(self, manifest):
+        """HEAD every object the manifest lists (16 at a time): it exists with
+        its size; and the in-progress marker is still this run's."""
+        body = self._get_small(self.key(self.prefix, MARKER_NAME), owner_mod.MAX_MARK_SIZE)
+        mark = owner_mod.parse(body)
+        me = owner_mod.identity()
+        if mark is None or mark.get("pid") != me["pid"] or mark.get("host") != me["host"] or \
+                mark.get("boot_id") != me["boot_id"]:
+            raise BackendError("cannot complete the copy %s: its in-progress marker %s is gone or is not this "
+                               "run's (another host's cleanup?); not committing"
+                               % (self.location(self.prefix), MARKER_NAME))
+        todo = list(manifest.get("objects", []))
+        lock = threading.Lock()
+        problems = []
+
+        def worker():
+            while True:
+                with lock:
+                    if not todo or problems:
+                        return
+                    obj = todo.pop()
+                key = self.key(self.prefix, obj["path"])
+                try:
+                    size = self.client().head_object(Bucket=self.bucket, Key=key).get("ContentLength")
+                except Exception as e:
+                    if _error_code(e) in ("NoSuchKey", "404", "NotFound"):
+                        msg = "object %s is missing" % obj["path"]
+                    else:
+                        msg = "cannot check object %s: %s" % (obj["path"], _describe_error(e))
+                    with lock:
+                        problems.append(msg)
+                    return
+                if size != obj["size"]:
+                    with lock:
+                        problems.append("object %s has %s bytes, %d were uploaded" % (obj["path"], size, obj["size"]))
+                    return
+
+        threads = [threading.Thread(target=worker, daemon=True) for dummy in range(min(16, len(todo)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if problems:
+            raise BackendError("cannot complete the copy %s: %s; not committing a copy without it"
+                               % (self.location(self.prefix), problems[0]))
 
     def remove_copy(self, copy):
         if copy.state != INCOMPLETE:
@@ -769,6 +816,7 @@ class S3Backend(Backend):
         return sink
 
     def commit(self, manifest):
+        self.check_before_commit(manifest)
         key = self.key(self.prefix, MANIFEST_NAME)
         body = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
         # The manifest stays in the default class: it is read by list and

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 from .. import schema
 from ..errors import ConfigError
+from .owner import DEFAULT_STALE_AGE
 
 MANIFEST_NAME = ".palhm-manifest.json"
 RESERVED_PREFIX = ".palhm-"
@@ -54,7 +55,7 @@ MAX_MANIFEST_SIZE = 64 << 20
 FUTURE_SKEW = 300  # a manifest of 10^5 objects is ~20 MiB; more is not one of ours
 
 COMMON_PARAMS = ("root", "nb-copy-limit", "root-size-limit", "keep-last", "keep-daily", "keep-weekly",
-                 "keep-monthly", "keep-yearly", "keep-within")
+                 "keep-monthly", "keep-yearly", "keep-within", "stale-age")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdwy]|min|mo)?\s*$")
 _DURATION_SECONDS = {"s": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400,
                      "mo": 31 * 86400, "y": 366 * 86400, None: 86400}
@@ -232,6 +233,9 @@ class Backend:
         # task's or not) and the host names its manifests and marks name.
         self.root_names = set()
         self.root_hosts = set()
+        # cleanup_leftovers(): why leftovers were removed or left alone.
+        self.cleanup_notes = []
+        self.stale_age = params.get("stale-age") or DEFAULT_STALE_AGE
 
     def location(self, prefix=None):
         raise NotImplementedError  # pragma: no cover
@@ -245,9 +249,33 @@ class Backend:
         return []
 
     def cleanup_leftovers(self, copies):
-        """Remove incomplete copies (and unfinished uploads) of earlier runs,
-        never a complete or legacy copy; -> list of removed prefixes."""
+        """Remove this task's incomplete copies (and unfinished uploads) of
+        earlier runs whose run is dead (owner.leftover_verdict), never a
+        complete, corrupt or legacy copy; -> list of removed prefixes, and
+        self.cleanup_notes says why each one was removed or left alone."""
         return []
+
+    def dead_leftovers(self, copies):
+        """The incomplete copies of `copies` cleanup may remove (their run is
+        dead), noting in cleanup_notes why each one is removed or kept."""
+        from .owner import leftover_verdict  # pylint: disable=import-outside-toplevel
+        self.cleanup_notes = []
+        dead = []
+        for c in copies:
+            if c.state != INCOMPLETE or c.prefix == self.prefix:
+                continue
+            is_dead, why = leftover_verdict(c, self.stale_age)
+            if is_dead:
+                dead.append(c)
+                self.cleanup_notes.append("removing incomplete copy %s: %s" % (c.prefix, why))
+            else:
+                self.cleanup_notes.append("left incomplete copy %s alone: %s" % (c.prefix, why))
+        return dead
+
+    def check_before_commit(self, manifest):
+        """Every object the manifest lists exists with its size (stat / HEAD),
+        and the copy's in-progress mark is still this run's; else BackendError."""
+
 
     def begin(self, prefix):
         self.prefix = prefix

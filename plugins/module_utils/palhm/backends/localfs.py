@@ -250,11 +250,30 @@ class LocalfsBackend(Backend):
 
     def cleanup_leftovers(self, copies):
         removed = []
-        for c in copies:
-            if c.state == INCOMPLETE and c.extra.get("dir") != self.partial:
+        for c in self.dead_leftovers(copies):
+            if c.extra.get("dir") != self.partial:
                 self._rmtree(c.extra["dir"])
                 removed.append(c.prefix)
         return removed
+
+    def check_before_commit(self, manifest):
+        mark = self._read_mark(self.partial)
+        me = owner_mod.identity()
+        if mark is None or mark.get("pid") != me["pid"] or mark.get("host") != me["host"] or \
+                mark.get("boot_id") != me["boot_id"]:
+            raise BackendError("cannot complete the copy %s: its in-progress mark %s is gone or is not this "
+                               "run's (another host's cleanup?); not committing"
+                               % (self.partial, OWNER_NAME))
+        for obj in manifest.get("objects", []):
+            target = os.path.join(self.partial, obj["path"])
+            try:
+                st = os.lstat(target)
+            except OSError as e:
+                raise BackendError("cannot complete the copy %s: object %s is missing (%s); not committing a copy "
+                                   "without it" % (self.partial, obj["path"], e.strerror or e)) from None
+            if not stat.S_ISREG(st.st_mode) or st.st_size != obj["size"]:
+                raise BackendError("cannot complete the copy %s: object %s has %d bytes, %d were written; not "
+                                   "committing" % (self.partial, obj["path"], st.st_size, obj["size"]))
 
     def _rmtree(self, path):
         # Only direct children of ROOT, never through a symlink.
@@ -317,6 +336,7 @@ class LocalfsBackend(Backend):
             raise _backend_error("cannot create %s" % target, e) from None
 
     def commit(self, manifest):
+        self.check_before_commit(manifest)
         final = os.path.join(self.root, self.prefix)
         tmp = os.path.join(self.partial, MANIFEST_NAME + ".tmp")
         try:
@@ -416,7 +436,7 @@ def parse_params(raw, path):
     params = {"root": root,
               "dmode": schema.file_mode(raw.get("dmode", "750"), schema.join(path, "dmode")),
               "fmode": schema.file_mode(raw.get("fmode", "640"), schema.join(path, "fmode")),
-              "retention": parse_retention(raw, path)}
+              "retention": parse_retention(raw, path), "stale-age": owner_mod.parse_stale_age(raw, path)}
     if "block-size" in raw:
         # The original passed it to dd; the last stage now writes the file itself.
         params["block-size"] = schema.integer(raw["block-size"], schema.join(path, "block-size"), minimum=1,

@@ -198,6 +198,17 @@ def parse_stale_age(raw, path):
     return seconds
 
 
+def leftover_verdict(copy, stale_age, now=None):
+    """(dead, why) of an incomplete Copy of either backend (extra: "mark",
+    "mtime", "deleting"). A copy being deleted (rotation already chose it,
+    or a ``deleting`` mark) is dead whoever deletes it: finishing a removal
+    loses nothing."""
+    mark = copy.extra.get("mark")
+    if copy.extra.get("deleting") or (mark or {}).get("deleting") is True:
+        return True, "it was being removed"
+    return judge(mark, copy.extra.get("mtime"), stale_age, now)
+
+
 def foreign_hosts(copies):
     """Host names other than this one that made copies, or hold in-progress
     marks, among `copies` (Copy.extra "host", "mark_host")."""
