@@ -276,7 +276,6 @@ class Backend:
         """Every object the manifest lists exists with its size (stat / HEAD),
         and the copy's in-progress mark is still this run's; else BackendError."""
 
-
     def begin(self, prefix):
         self.prefix = prefix
 
