@@ -472,6 +472,8 @@ step_functional() {
         echo "no tests/functional"
         return "$NOT_PRESENT"
     fi
+    # A fresh worktree has no .ansible link yet (setup makes it once per checkout).
+    "$REPO/scripts/dev-link.sh" >/dev/null
     local rc=0 where=(tests/functional) a
     # Test files or node ids given: run those only, not the whole directory too.
     for a in "$@"; do
