@@ -29,7 +29,7 @@ options:
     description:
       - Path of the PALHM config file on the target host.
       - Defaults to C(/etc/palhm/palhm.conf), else C(/etc/palhm/palhm.jsonc) when only that one exists, when the task is not given inline.
-      - With an inline task, its C(execs) and C(include) are ignored; use O(include) and O(execs).
+      - Mutually exclusive with an inline task (O(backend), O(objects)); an inline task takes its Execs from O(include) and O(execs).
   task:
     description:
       - Id of the backup task to run from O(config), or the id given to the inline task.
