@@ -84,6 +84,9 @@ MIN_FIRST_PART = 6 * MiB
 PARTS_PER_TIER = 1000
 DEFAULT_CONCURRENCY = 8          # parts in flight per object
 PART_MEMORY_BUDGET = 128 * MiB   # fewer parts in flight once parts grow big
+# Sweeps of an abandoned copy before its marker goes (late requests landing).
+DELETE_SWEEPS = 4
+DELETE_SWEEP_PAUSE = 0.25
 DELETE_BATCH = 1000              # DeleteObjects takes at most 1,000 keys
 PAGE_SIZE = 1000
 PART_ATTEMPTS = 4                # our retries around each part, on top of botocore's
@@ -711,12 +714,26 @@ class S3Backend(Backend):
         """Everything under ROOT/PREFIX/: unfinished uploads, the manifest
         first, the objects, the marker last."""
         pkey = self.key(prefix)
-        self._abort_uploads_under(pkey)
-        keys = [o["Key"] for o in self._iter_objects(pkey)]
         manifest_key, marker_key = self.key(prefix, MANIFEST_NAME), self.key(prefix, MARKER_NAME)
-        if manifest_key in keys:
-            self.delete_keys([manifest_key])
-        self.delete_keys(k for k in keys if k not in (manifest_key, marker_key))
+        # A request that was in flight when the copy was abandoned (a PUT
+        # retried after a lost reply, a part completing after its abort) can
+        # land after the listing: objects left without the marker would look
+        # like a legacy copy of the original. Sweep until nothing but the
+        # marker is left, and only then remove the marker.
+        for attempt in range(DELETE_SWEEPS):
+            self._abort_uploads_under(pkey)
+            keys = [o["Key"] for o in self._iter_objects(pkey)]
+            if manifest_key in keys:
+                self.delete_keys([manifest_key])
+            rest = [k for k in keys if k not in (manifest_key, marker_key)]
+            if not rest and attempt:
+                break
+            self.delete_keys(rest)
+            time.sleep(DELETE_SWEEP_PAUSE)
+        else:
+            if [o for o in self._iter_objects(pkey) if o["Key"] != marker_key]:
+                raise BackendError("cannot remove %s/: objects keep appearing under it; its in-progress marker is "
+                                   "kept, the next run removes the rest" % self.location(prefix))
         self.delete_keys([marker_key])
 
     def cleanup_leftovers(self, copies):
