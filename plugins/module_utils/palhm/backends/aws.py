@@ -59,7 +59,7 @@ from .. import schema
 from ..errors import BackendError, CancelledError, ConfigError, MissingLibraryError
 from . import owner as owner_mod
 from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
-                   Copy, HashingSink, ObjectInfo, Unreadable, classify_manifest, is_original_prefix,
+                   Copy, HashingSink, ObjectInfo, Unreadable, is_original_prefix,
                    parse_manifest_bytes, parse_retention)
 
 MARKER_NAME = ".palhm-in-progress"
@@ -578,13 +578,9 @@ class S3Backend(Backend):
             if info["manifest"] and manifest is None:
                 manifest = Unreadable("the manifest vanished while it was read")
             if manifest is not None:
-                host = manifest.get("hostname") if isinstance(manifest, dict) else None
-                if isinstance(host, str):
-                    self.root_hosts.add(host)
-                verdict = classify_manifest(manifest, self.task_id)
+                verdict, extra["host"] = self.classify(manifest)
                 if verdict is None:
                     continue  # another task's copy
-                extra["host"] = host if isinstance(host, str) else None
                 if verdict[0] == COMPLETE:
                     objs = manifest["objects"]
                     copies.append(Copy(prefix, COMPLETE, sum(o["size"] for o in objs), len(objs), manifest,

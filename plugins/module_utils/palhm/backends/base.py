@@ -237,6 +237,16 @@ class Backend:
         self.cleanup_notes = []
         self.stale_age = params.get("stale-age") or DEFAULT_STALE_AGE
 
+    def classify(self, manifest):
+        """classify_manifest() for this task, noting the host a manifest
+        names in root_hosts (shared-root detection) -> (verdict, host):
+        verdict None for another task's copy, host None when not named."""
+        host = manifest.get("hostname") if isinstance(manifest, dict) else None
+        host = host if isinstance(host, str) else None
+        if host is not None:
+            self.root_hosts.add(host)
+        return classify_manifest(manifest, self.task_id), host
+
     def location(self, prefix=None):
         raise NotImplementedError  # pragma: no cover
 

@@ -29,7 +29,7 @@ from .. import schema
 from ..errors import BackendError, ConfigError
 from . import owner as owner_mod
 from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
-                   Copy, HashingSink, ObjectInfo, Unreadable, classify_manifest, is_original_prefix, manifest_owner,
+                   Copy, HashingSink, ObjectInfo, Unreadable, is_original_prefix, manifest_owner,
                    parse_manifest_bytes, parse_retention)
 
 PARTIAL = ".palhm-partial"
@@ -187,14 +187,11 @@ class LocalfsBackend(Backend):
                     nfiles = sum(len(files) for _dir, _subdirs, files in os.walk(full))
                     copies.append(Copy(name, LEGACY, _du(full), nfiles, None, full, {"dir": full}))
                 continue
-            host = manifest.get("hostname") if isinstance(manifest, dict) else None
-            if isinstance(host, str):
-                self.root_hosts.add(host)
-            verdict = classify_manifest(manifest, self.task_id)
+            verdict, host = self.classify(manifest)
             if verdict is None:
                 continue  # another task's copy
             state, problem = verdict
-            extra = {"dir": full, "host": host if isinstance(host, str) else None}
+            extra = {"dir": full, "host": host}
             if state == COMPLETE:
                 objs = manifest["objects"]
                 copies.append(Copy(name, COMPLETE, sum(o["size"] for o in objs), len(objs), manifest, full, extra))
