@@ -49,14 +49,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import socket
 import threading
 import time
 
-from .. import schema
-from ..errors import BackendError, CancelledError, ConfigError, MissingLibraryError
+from .. import awssession, schema
+from ..errors import BackendError, CancelledError, ConfigError
 from . import owner as owner_mod
 from .base import (COMMON_PARAMS, COMPLETE, CORRUPT, INCOMPLETE, LEGACY, MANIFEST_NAME, MAX_MANIFEST_SIZE, Backend,
                    Copy, HashingSink, ObjectInfo, Unreadable, is_original_prefix,
@@ -319,16 +318,6 @@ def apply_to_task(task, module_params):
 
 
 # -- boto3 glue --------------------------------------------------------------
-def _import_boto3():
-    try:
-        import boto3  # pylint: disable=import-outside-toplevel
-        import botocore.config  # pylint: disable=import-outside-toplevel
-        import botocore.exceptions  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        raise MissingLibraryError("boto3", "the aws-s3 backend") from None
-    return boto3, botocore
-
-
 def _error_code(e):
     response = getattr(e, "response", None) or {}
     return str((response.get("Error") or {}).get("Code") or "")
@@ -431,27 +420,8 @@ class S3Backend(Backend):
         return self.params.get("endpoint-url") or "S3"
 
     def _session(self):
-        boto3 = self._boto3
-        creds = self.params.get("credentials")
-        profile = self.params.get("profile")
-        kwargs = {}
-        if self.params.get("region"):
-            kwargs["region_name"] = self.params["region"]
-        if creds is not None:
-            return boto3.session.Session(aws_access_key_id=creds.access_key,
-                                         aws_secret_access_key=creds.secret_key,
-                                         aws_session_token=creds.session_token, **kwargs)
-        if profile is None or profile == "default":
-            # The original's default profile. When no config file defines it,
-            # use boto3's default chain (environment, instance role, ...).
-            available = self._botocore.session.Session().available_profiles
-            if "default" in available and not os.environ.get("AWS_PROFILE"):
-                kwargs["profile_name"] = "default"
-            return boto3.session.Session(**kwargs)
-        try:
-            return boto3.session.Session(profile_name=profile, **kwargs)
-        except self._botocore.exceptions.ProfileNotFound:
-            raise BackendError("AWS profile %r is not defined in the AWS config files" % profile) from None
+        return awssession.session(self._boto3, self._botocore, profile=self.params.get("profile"),
+                                  region=self.params.get("region"), credentials=self.params.get("credentials"))
 
     def _make_client(self, cleanup=False):
         """The S3 client. Its deadlines: connect-timeout to connect and for
@@ -1352,5 +1322,5 @@ S3Backend.cleanup_leftovers = _unless_cancelled(S3Backend.cleanup_leftovers)
 
 
 def make(params, task_id):
-    boto3, botocore = _import_boto3()
+    boto3, botocore = awssession.import_boto3("the aws-s3 backend")
     return S3Backend(params, task_id, boto3, botocore)
